@@ -1,0 +1,220 @@
+"""The ``mfile`` command line: check | compile | submit | run | status | graph | items.
+
+Exit codes (DESIGN.md): 0 clean, 1 the M-File (or plan) has errors, 2 usage error or a
+fault of ours. No traceback reaches a user unless ``--debug`` is given. Each command is a
+thin shell around a function in the module that owns the concern; heavy modules are
+imported inside the command so ``mfile check`` stays fast.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+import sys
+import traceback
+from pathlib import Path
+from typing import Any, Callable
+
+import click
+
+from mfile import __version__
+from mfile.diagnostics import FORMATS, Reporter, render
+
+EXIT_OK, EXIT_ERRORS, EXIT_FAULT = 0, 1, 2
+
+
+class UsageError(Exception):
+    """A mistake in how mfile was called (not in the M-File): exit 2 with one line."""
+
+
+def _guarded(command: Callable[..., int]) -> Callable[..., None]:
+    """Turn a command's return value into the exit code; faults become one line (exit 2)."""
+
+    @functools.wraps(command)
+    def wrapper(*args: Any, **kwargs: Any) -> None:
+        debug = click.get_current_context().find_root().params.get("debug", False)
+        try:
+            code = command(*args, **kwargs)
+        except UsageError as exc:
+            click.echo(f"mfile: error: {exc}", err=True)
+            sys.exit(EXIT_FAULT)
+        except KeyboardInterrupt:
+            click.echo("mfile: interrupted", err=True)
+            sys.exit(130)
+        except (click.exceptions.Exit, click.ClickException, SystemExit):
+            raise
+        except BaseException as exc:  # a fault of ours: one line, traceback only on request
+            if debug:
+                traceback.print_exc()
+            else:
+                click.echo(
+                    f"mfile: internal error: {type(exc).__name__}: {exc} "
+                    "(run with --debug for the traceback, and please report it)",
+                    err=True,
+                )
+            sys.exit(EXIT_FAULT)
+        sys.exit(code or EXIT_OK)
+
+    return wrapper
+
+
+def _item_roots(items: tuple[str, ...]) -> list[Path]:
+    return [Path(p) for p in items]
+
+
+def emit_reports(reporter: Reporter, sources: dict[str, str], fmt: str, stream: Any = None) -> None:
+    stream = stream or sys.stdout
+    colour = fmt == "text" and stream.isatty() and "NO_COLOR" not in os.environ
+    text = render(fmt, reporter.sorted(), sources, __version__, colour=colour)
+    if text:
+        stream.write(text)
+        stream.flush()
+
+
+items_option = click.option(
+    "--items",
+    "items",
+    multiple=True,
+    metavar="DIR",
+    help="An item root (repeatable); searched before $MFILE_ITEMS_PATH and the built-in items.",
+)
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="mfile")
+@click.option("--debug", is_flag=True, help="Show tracebacks of internal errors.")
+def main(debug: bool) -> None:
+    """Compile M-File ML workflows into Slurm batch jobs (or run them on this machine)."""
+
+
+@main.command()
+@click.argument("files", nargs=-1, required=True, type=click.Path(path_type=Path))
+@items_option
+@click.option("--format", "fmt", type=click.Choice(FORMATS), default="text", show_default=True)
+@_guarded
+def check(files: tuple[Path, ...], items: tuple[str, ...], fmt: str) -> int:
+    """Lint M-Files (directories are searched for *.mfile). Exit 0 clean, 1 errors."""
+    from mfile.compiler.check import check_paths
+
+    result = check_paths(list(files), _item_roots(items))
+    emit_reports(result.reporter, result.sources, fmt)
+    if fmt == "text" and sys.stdout.isatty() or fmt == "text":
+        summary = result.summary()
+        if summary:
+            click.echo(summary, err=True)
+    return EXIT_ERRORS if result.reporter.has_errors else EXIT_OK
+
+
+@main.command("compile")
+@click.argument("file", type=click.Path(path_type=Path))
+@items_option
+@click.option("--profile", default="local", show_default=True, help="Site profile name or a path to a TOML file.")
+@click.option("--pipeline", "pipelines", multiple=True, metavar="P", help="Pipeline to compile (default: all).")
+@click.option("-o", "--output", "out", type=click.Path(path_type=Path), default=Path("runs"), show_default=True)
+@click.option("--emit", type=click.Choice(["run-dir", "ir"]), default="run-dir", show_default=True)
+@click.option("--force", is_flag=True, help="Replace completed outputs and records in an existing run directory.")
+@click.option("--format", "fmt", type=click.Choice(FORMATS), default="text", show_default=True)
+@_guarded
+def compile_(
+    file: Path,
+    items: tuple[str, ...],
+    profile: str,
+    pipelines: tuple[str, ...],
+    out: Path,
+    emit: str,
+    force: bool,
+    fmt: str,
+) -> int:
+    """Compile an M-File into run directories OUT/<pipeline> (or print the IR)."""
+    from mfile.compiler.driver import compile_command
+
+    return compile_command(
+        file, _item_roots(items), profile, list(pipelines), out, emit, force, fmt, emit_reports
+    )
+
+
+@main.command()
+@click.argument("run_dir", type=click.Path(path_type=Path))
+@click.option("--dry-run", is_flag=True, help="Print every sbatch command; queue nothing.")
+@click.option("--resume", is_flag=True, help="Queue only tasks that are not done.")
+@click.option("--stage", default=None, metavar="S", help="Queue only this stage and what it needs.")
+@_guarded
+def submit(run_dir: Path, dry_run: bool, resume: bool, stage: str | None) -> int:
+    """Queue a compiled run directory on Slurm; prints job ids."""
+    from mfile.codegen.submit import submit_command
+
+    return submit_command(run_dir, dry_run=dry_run, resume=resume, stage=stage)
+
+
+@main.command()
+@click.argument("file", type=click.Path(path_type=Path))
+@click.option("--pipeline", required=True, metavar="P")
+@items_option
+@click.option("-o", "--output", "out", type=click.Path(path_type=Path), default=Path("runs"), show_default=True)
+@click.option("--resume/--no-resume", default=True, show_default=True, help="Skip tasks whose completion record matches.")
+@click.option("-j", "--jobs", default=None, type=int, help="Concurrent tasks (default: cores).")
+@_guarded
+def run(file: Path, pipeline: str, items: tuple[str, ...], out: Path, resume: bool, jobs: int | None) -> int:
+    """Compile with the local profile and run the whole plan on this machine (no Slurm)."""
+    from mfile.compiler.driver import compile_for_run
+    from mfile.runtime.local import run_local
+
+    run_dir = compile_for_run(file, _item_roots(items), pipeline, out, emit_reports)
+    if run_dir is None:
+        return EXIT_ERRORS
+    return run_local(run_dir, resume=resume, jobs=jobs)
+
+
+@main.command()
+@click.argument("run_dir", type=click.Path(path_type=Path))
+@click.option("--watch", is_flag=True, help="Refresh until every task is final.")
+@click.option("--interval", default=5.0, show_default=True, help="Seconds between refreshes with --watch.")
+@_guarded
+def status(run_dir: Path, watch: bool, interval: float) -> int:
+    """Per task: pending / running / completed / failed / cancelled, job id, time, node."""
+    from mfile.status import status_command
+
+    return status_command(run_dir, watch=watch, interval=interval)
+
+
+@main.command()
+@click.argument("file", type=click.Path(path_type=Path))
+@click.option("--pipeline", required=True, metavar="P")
+@items_option
+@click.option("--format", "fmt", type=click.Choice(["dot", "mermaid"]), default="dot", show_default=True)
+@_guarded
+def graph(file: Path, pipeline: str, items: tuple[str, ...], fmt: str) -> int:
+    """Draw a pipeline: tasks, edges labelled with data types, stages as clusters."""
+    from mfile.compiler.driver import graph_command
+
+    return graph_command(file, _item_roots(items), pipeline, fmt, emit_reports)
+
+
+@main.group()
+def items() -> None:
+    """List and inspect items (MantikHeaders) in the item roots."""
+
+
+@items.command("list")
+@items_option
+@_guarded
+def items_list(items: tuple[str, ...]) -> int:
+    """Every item found, with kind and version."""
+    from mfile.compiler.items import list_command
+
+    return list_command(_item_roots(items))
+
+
+@items.command("show")
+@click.argument("name")
+@items_option
+@_guarded
+def items_show(name: str, items: tuple[str, ...]) -> int:
+    """An item's header with its types after substitution."""
+    from mfile.compiler.items import show_command
+
+    return show_command(name, _item_roots(items))
+
+
+if __name__ == "__main__":
+    main()

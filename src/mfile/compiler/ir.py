@@ -1,0 +1,164 @@
+"""The typed intermediate representation: what an M-File means, free of syntax.
+
+``lower.py`` builds it from the AST and the item headers; ``typecheck.py`` checks it;
+``mfile compile --emit ir`` prints it; ``codegen`` turns one pipeline of it into a run
+directory whose ``plan.json`` (``runtime/manifest.py``) embeds the same ``Task`` models.
+
+Everything is frozen and strict, and serialises deterministically (tuples, sorted dicts).
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from mfile.compiler.types import DataType
+
+ItemKind = Literal["dataset", "algorithm", "trainable", "deployment"]
+TaskKind = Literal["item", "search"]
+
+
+class Frozen(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class Loc(Frozen):
+    """Where in the M-File (or header) a thing was written, for diagnostics after lowering."""
+
+    file: str
+    line: int
+    column: int
+    end_line: int
+    end_column: int
+
+
+class ItemRef(Frozen):
+    """A resolved item: ``name`` is ``namespace/name``; ``directory`` holds header and payload."""
+
+    name: str
+    version: str
+    kind: ItemKind
+    directory: str
+    header_sha256: str
+    bridge: str | None = None
+    payload: str = "payload.py"
+    # The MantikHeader as loaded (after nothing: substitution happens per task) so the
+    # runtime hands pass-through fields (files, options, ...) to the payload unchanged.
+    header: dict[str, Any] = Field(default_factory=dict)
+
+    @property
+    def ref(self) -> str:
+        return f"{self.name}:{self.version}"
+
+
+class Resources(Frozen):
+    """A task's execution request (header ``execution:``, then ``configure(resources=...)``).
+
+    None means "not requested": codegen fills it from the site profile.
+    """
+
+    parallel: Literal["none", "data"] = "none"
+    nodes: int | None = None
+    tasks: int | None = None
+    cpus_per_task: int | None = None
+    gpus: int | None = None
+    memory: str | None = None
+    time: str | None = None
+    partition: str | None = None
+    container: str | None = None
+    requeue: bool | None = None
+    sbatch_extra: tuple[str, ...] = ()
+    # Where each field was asked for, so resource diagnostics point at the right line.
+    origin: dict[str, Loc] = Field(default_factory=dict)
+
+
+class Port(Frozen):
+    name: str
+    type: DataType
+
+
+class Binding(Frozen):
+    """Input ``port`` reads ``source_port`` of task ``source_task`` (optionally some columns).
+
+    ``source_pipeline`` is set when the data comes from another pipeline's run directory
+    (for instance an inference pipeline that uses a model trained by the batch pipeline).
+    """
+
+    port: str
+    source_task: str
+    source_port: str
+    columns: tuple[str, ...] | None = None
+    source_pipeline: str | None = None
+    type: DataType
+    loc: Loc | None = None
+
+
+class Task(Frozen):
+    """One step. ``kind == "item"``: run ``item``'s payload. ``"search"``: see ``search``."""
+
+    id: str
+    kind: TaskKind = "item"
+    stage: str
+    item: ItemRef | None = None
+    params: dict[str, Any] = Field(default_factory=dict)
+    resources: Resources = Field(default_factory=Resources)
+    inputs: tuple[Binding, ...] = ()
+    outputs: tuple[Port, ...] = ()
+    search: "SearchSpec | None" = None
+    loc: Loc | None = None
+
+
+class SearchSpec(Frozen):
+    """A hyperparameter search: ``steps`` (a pipeline component) run once per grid point.
+
+    Inside the search, a step's binding to another step uses ``source_task`` = that step's id.
+    ``points[i]`` maps step id -> param overrides for grid point i (cartesian product, in the
+    order the hyperparameters were written). The select step picks the point whose
+    ``metric`` (``step``/``port``/``column``) is best by ``mode`` and exposes its outputs.
+    """
+
+    steps: tuple[Task, ...]
+    hyperparameters: tuple[str, ...]
+    grid: dict[str, tuple[Any, ...]]
+    points: tuple[dict[str, dict[str, Any]], ...]
+    metric_step: str
+    metric_port: str
+    metric_column: str
+    mode: Literal["min", "max"]
+    throttle: int | None = None
+
+
+class Edge(Frozen):
+    source: str
+    target: str
+    port: str
+    type: str
+
+
+class Stage(Frozen):
+    name: str
+    tasks: tuple[str, ...]
+
+
+class Pipeline(Frozen):
+    name: str
+    stages: tuple[Stage, ...]
+    tasks: tuple[Task, ...]  # in a topological order
+    edges: tuple[Edge, ...]
+    loc: Loc | None = None
+
+    def task(self, task_id: str) -> Task:
+        for t in self.tasks:
+            if t.id == task_id:
+                return t
+        raise KeyError(task_id)
+
+
+class Program(Frozen):
+    source: str
+    source_sha256: str
+    pipelines: tuple[Pipeline, ...]
+
+
+Task.model_rebuild()

@@ -1,0 +1,345 @@
+"""Diagnostics: spans, one class per code, a reporter that collects, and renderers.
+
+Checks never raise on bad input: they call ``reporter.report(SomeDiagnostic, span, **args)``
+and go on, so one run shows every problem. The CLI decides the exit code from what was
+reported. Codes are stable: tests and users' CI configurations depend on them.
+
+Code ranges:
+    E0xx  syntax and rejected Python constructs     (mfile_grammar)
+    E1xx  names, calls and builtins                 (compiler/scope.py, compiler/lower.py)
+    E2xx  types along the pipeline                  (compiler/typecheck.py)
+    E3xx  item headers and item resolution          (compiler/headers.py, compiler/items.py)
+    E4xx  resources and site profiles               (codegen)
+    E5xx  limits that protect against hostile input
+    E9xx  input files (unreadable, not UTF-8, ...)
+"""
+
+from __future__ import annotations
+
+import enum
+import hashlib
+import json
+from dataclasses import dataclass, field
+from typing import Any, ClassVar, Iterable
+
+
+@dataclass(frozen=True, order=True)
+class Span:
+    """A region of a source file; lines and columns are 1-based, end_column exclusive."""
+
+    file: str
+    line: int
+    column: int
+    end_line: int
+    end_column: int
+
+    @classmethod
+    def point(cls, file: str, line: int = 1, column: int = 1) -> "Span":
+        return cls(file, line, column, line, column + 1)
+
+    @classmethod
+    def whole_file(cls, file: str) -> "Span":
+        return cls(file, 1, 1, 1, 1)
+
+
+class Severity(str, enum.Enum):
+    ERROR = "error"
+    WARNING = "warning"
+    INFO = "info"
+
+
+class Diagnostic:
+    """Base class: subclasses set ``code``, ``severity``, ``message`` and optionally ``hint``.
+
+    ``message`` and ``hint`` are ``str.format`` templates filled from the keyword arguments
+    given to :meth:`Reporter.report`.
+    """
+
+    code: ClassVar[str] = "E000"
+    severity: ClassVar[Severity] = Severity.ERROR
+    message: ClassVar[str] = ""
+    hint: ClassVar[str | None] = None
+
+    # Every subclass is registered here so docs and tests can list all codes.
+    registry: ClassVar[dict[str, type["Diagnostic"]]] = {}
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if "code" in cls.__dict__:
+            other = Diagnostic.registry.get(cls.code)
+            if other is not None and other.__qualname__ != cls.__qualname__:
+                raise RuntimeError(f"diagnostic code {cls.code} used by {other} and {cls}")
+            Diagnostic.registry[cls.code] = cls
+
+
+@dataclass(frozen=True)
+class Report:
+    """One reported diagnostic with its text filled in."""
+
+    code: str
+    severity: Severity
+    span: Span
+    message: str
+    hint: str | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "file": self.span.file,
+            "line": self.span.line,
+            "column": self.span.column,
+            "end_line": self.span.end_line,
+            "end_column": self.span.end_column,
+            "severity": self.severity.value,
+            "code": self.code,
+            "message": self.message,
+            **({"hint": self.hint} if self.hint else {}),
+        }
+
+
+class _SafeArgs(dict):
+    """Leaves unknown ``{placeholders}`` visible instead of raising KeyError."""
+
+    def __missing__(self, key: str) -> str:
+        return "{" + key + "}"
+
+
+def _fill(template: str, args: dict[str, Any]) -> str:
+    return template.format_map(_SafeArgs(args))
+
+
+@dataclass
+class Reporter:
+    """Collects reports; the one object every check writes into."""
+
+    reports: list[Report] = field(default_factory=list)
+
+    def report(self, kind: type[Diagnostic], span: Span, **args: Any) -> Report:
+        hint_template = args.pop("hint", None) or kind.hint
+        item = Report(
+            code=kind.code,
+            severity=kind.severity,
+            span=span,
+            message=_fill(kind.message, args),
+            hint=_fill(hint_template, args) if hint_template else None,
+        )
+        self.reports.append(item)
+        return item
+
+    def extend(self, reports: Iterable[Report]) -> None:
+        self.reports.extend(reports)
+
+    @property
+    def has_errors(self) -> bool:
+        return any(r.severity is Severity.ERROR for r in self.reports)
+
+    def sorted(self) -> list[Report]:
+        return sorted(self.reports, key=lambda r: (r.span, r.code))
+
+
+# --------------------------------------------------------------------------- renderers
+
+
+_COLOURS = {Severity.ERROR: "\x1b[1;31m", Severity.WARNING: "\x1b[1;33m", Severity.INFO: "\x1b[1;36m"}
+_BOLD, _RESET = "\x1b[1m", "\x1b[0m"
+
+
+def render_text(reports: Iterable[Report], sources: dict[str, str], colour: bool = False) -> str:
+    """``file:line:col: error[E203] message``, the source line, a caret line and the hint."""
+    out: list[str] = []
+    for r in reports:
+        sev = r.severity.value
+        head = f"{r.span.file}:{r.span.line}:{r.span.column}: "
+        label = f"{sev}[{r.code}]"
+        if colour:
+            label = f"{_COLOURS[r.severity]}{label}{_RESET}"
+            head = f"{_BOLD}{head}{_RESET}"
+        out.append(f"{head}{label} {r.message}")
+        source = sources.get(r.span.file)
+        if source is not None:
+            lines = source.splitlines()
+            if 1 <= r.span.line <= len(lines):
+                text = lines[r.span.line - 1].expandtabs(1)
+                gutter = f"{r.span.line:>5} | "
+                out.append(gutter + text)
+                start = max(r.span.column - 1, 0)
+                if r.span.end_line == r.span.line:
+                    width = max(r.span.end_column - r.span.column, 1)
+                else:
+                    width = max(len(text) - start, 1)
+                caret = "^" + "~" * (width - 1)
+                out.append(" " * (len(gutter) - 2) + "| " + " " * start + caret)
+        if r.hint:
+            out.append(f"  hint: {r.hint}")
+    return "\n".join(out) + ("\n" if out else "")
+
+
+def render_json(reports: Iterable[Report]) -> str:
+    return json.dumps([r.as_dict() for r in reports], indent=2) + "\n"
+
+
+def _github_escape(text: str, property_value: bool = False) -> str:
+    # GitHub's workflow-command escaping (toolkit/core command.ts).
+    text = text.replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")
+    if property_value:
+        text = text.replace(":", "%3A").replace(",", "%2C")
+    return text
+
+
+def render_github(reports: Iterable[Report]) -> str:
+    """GitHub Actions workflow commands: ``::error file=f,line=1,col=2,...::message``."""
+    command = {Severity.ERROR: "error", Severity.WARNING: "warning", Severity.INFO: "notice"}
+    lines = []
+    for r in reports:
+        props = ",".join(
+            f"{k}={_github_escape(str(v), property_value=True)}"
+            for k, v in (
+                ("file", r.span.file),
+                ("line", r.span.line),
+                ("col", r.span.column),
+                ("endLine", r.span.end_line),
+                ("endColumn", r.span.end_column),
+                ("title", f"mfile {r.code}"),
+            )
+        )
+        body = r.message + (f"\nhint: {r.hint}" if r.hint else "")
+        lines.append(f"::{command[r.severity]} {props}::{_github_escape(body)}")
+    return "\n".join(lines) + ("\n" if lines else "")
+
+
+SARIF_SCHEMA = "https://json.schemastore.org/sarif-2.1.0.json"
+
+
+def render_sarif(reports: Iterable[Report], tool_version: str) -> str:
+    """SARIF 2.1.0 log with one run; rules are the codes that occur, described from the registry."""
+    reports = list(reports)
+    codes = sorted({r.code for r in reports})
+    rules = []
+    for code in codes:
+        kind = Diagnostic.registry.get(code)
+        rule: dict[str, Any] = {"id": code}
+        if kind is not None:
+            rule["name"] = kind.__name__
+            rule["shortDescription"] = {"text": kind.__name__}
+            rule["fullDescription"] = {"text": kind.message}
+            if kind.hint:
+                rule["help"] = {"text": kind.hint}
+            rule["defaultConfiguration"] = {"level": _sarif_level(kind.severity)}
+        rules.append(rule)
+    results = []
+    for r in reports:
+        text = r.message + (f" (hint: {r.hint})" if r.hint else "")
+        results.append(
+            {
+                "ruleId": r.code,
+                "ruleIndex": codes.index(r.code),
+                "level": _sarif_level(r.severity),
+                "message": {"text": text},
+                "locations": [
+                    {
+                        "physicalLocation": {
+                            "artifactLocation": {"uri": r.span.file},
+                            "region": {
+                                "startLine": max(r.span.line, 1),
+                                "startColumn": max(r.span.column, 1),
+                                "endLine": max(r.span.end_line, 1),
+                                "endColumn": max(r.span.end_column, 1),
+                            },
+                        }
+                    }
+                ],
+            }
+        )
+    log = {
+        "$schema": SARIF_SCHEMA,
+        "version": "2.1.0",
+        "runs": [
+            {
+                "tool": {
+                    "driver": {
+                        "name": "mfile",
+                        "version": tool_version,
+                        "informationUri": "https://github.com/mfile/mfile",
+                        "rules": rules,
+                    }
+                },
+                "results": results,
+            }
+        ],
+    }
+    return json.dumps(log, indent=2) + "\n"
+
+
+def _sarif_level(severity: Severity) -> str:
+    return {Severity.ERROR: "error", Severity.WARNING: "warning", Severity.INFO: "note"}[severity]
+
+
+def render_gitlab(reports: Iterable[Report]) -> str:
+    """GitLab Code Quality report (a JSON array of issues with a stable fingerprint)."""
+    severity = {Severity.ERROR: "major", Severity.WARNING: "minor", Severity.INFO: "info"}
+    issues = []
+    for r in reports:
+        key = f"{r.code}:{r.span.file}:{r.span.line}:{r.span.column}:{r.message}"
+        issues.append(
+            {
+                "description": f"{r.code}: {r.message}",
+                "check_name": r.code,
+                "fingerprint": hashlib.sha256(key.encode()).hexdigest(),
+                "severity": severity[r.severity],
+                "location": {
+                    "path": r.span.file,
+                    "lines": {"begin": r.span.line, "end": r.span.end_line},
+                },
+            }
+        )
+    return json.dumps(issues, indent=2) + "\n"
+
+
+FORMATS = ("text", "json", "github", "sarif", "gitlab")
+
+
+def render(
+    fmt: str,
+    reports: Iterable[Report],
+    sources: dict[str, str],
+    tool_version: str,
+    colour: bool = False,
+) -> str:
+    reports = list(reports)
+    if fmt == "text":
+        return render_text(reports, sources, colour)
+    if fmt == "json":
+        return render_json(reports)
+    if fmt == "github":
+        return render_github(reports)
+    if fmt == "sarif":
+        return render_sarif(reports, tool_version)
+    if fmt == "gitlab":
+        return render_gitlab(reports)
+    raise ValueError(f"unknown format {fmt!r}")
+
+
+# --------------------------------------------------------------------------- input files
+
+
+class UnreadableFile(Diagnostic):
+    code = "E901"
+    message = "cannot read {path!r}: {reason}"
+    hint = "pass a readable M-File (*.mfile) or a directory that contains some"
+
+
+class NotUtf8(Diagnostic):
+    code = "E902"
+    message = "file is not valid UTF-8 (byte {offset}: {reason})"
+    hint = "save the M-File as UTF-8 text"
+
+
+class FileTooLarge(Diagnostic):
+    code = "E501"
+    message = "file is {size} bytes, over the limit of {limit} bytes"
+    hint = "split the workflow into several M-Files; see docs/security.md for the limits"
+
+
+class BinaryFile(Diagnostic):
+    code = "E903"
+    message = "file contains a NUL byte at offset {offset}: this is not an M-File"
+    hint = "check that the path points at a text M-File"
