@@ -95,10 +95,16 @@ class Binding(Frozen):
 
 
 class Task(Frozen):
-    """One step. ``kind == "item"``: run ``item``'s payload. ``"search"``: see ``search``."""
+    """One step. ``kind == "item"``: run ``item``'s payload. ``"search"``: see ``search``.
+
+    ``mode == "predict"``: the item is a trainable used for inference; its input ``model``
+    is bound to a trained model directory and the runtime calls the payload's ``predict``.
+    Ids match ``[A-Za-z0-9_.-]+`` (M-File variable names or ``reference=`` names).
+    """
 
     id: str
     kind: TaskKind = "item"
+    mode: Literal["run", "predict"] = "run"
     stage: str
     item: ItemRef | None = None
     params: dict[str, Any] = Field(default_factory=dict)
