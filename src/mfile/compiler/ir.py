@@ -118,7 +118,9 @@ class Task(Frozen):
 class SearchSpec(Frozen):
     """A hyperparameter search: ``steps`` (a pipeline component) run once per grid point.
 
-    Inside the search, a step's binding to another step uses ``source_task`` = that step's id.
+    Inside the search, a step's binding to another step uses ``source_task`` = that step's id;
+    a binding to one of the search's own inputs uses ``source_task`` = the search's id and
+    ``source_port`` = that input port's name (the search's ``inputs`` say where it comes from).
     ``points[i]`` maps step id -> param overrides for grid point i (cartesian product, in the
     order the hyperparameters were written). The select step picks the point whose
     ``metric`` (``step``/``port``/``column``) is best by ``mode`` and exposes its outputs.
