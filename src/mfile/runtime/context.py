@@ -1,0 +1,137 @@
+"""The ``ctx`` argument every payload function receives (docs/items.md is the user guide).
+
+A ``Context`` is what a payload may know about where and how it runs: its task, its MPI
+rank among the task's ranks, scratch and checkpoint directories, the item header (with the
+fields mfile does not use passed through), and whether Slurm asked it to stop (SIGUSR1).
+
+It deliberately imports nothing heavy: ``mpi4py`` arrives as ``comm`` only when the task
+runs on several ranks, and ``torch`` is imported only when a payload asks for ``device``
+or ``torch_distributed()``, so a payload that needs neither starts fast.
+"""
+
+from __future__ import annotations
+
+import signal
+import sys
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+_OPS = ("sum", "min", "max", "prod")
+
+
+class _StopFlag:
+    """Set from the SIGUSR1 handler; an Event so a payload thread may also wait on it."""
+
+    def __init__(self) -> None:
+        self.event = threading.Event()
+
+    def set(self, *_: Any) -> None:
+        self.event.set()
+
+
+@dataclass
+class Context:
+    task_id: str
+    rank: int = 0
+    size: int = 1
+    comm: Any = None  # mpi4py.MPI.Comm when size > 1, else None
+    work_dir: Path = field(default_factory=lambda: Path("."))
+    checkpoint_dir: Path = field(default_factory=lambda: Path(".checkpoint"))
+    header: dict[str, Any] = field(default_factory=dict)
+    item_dir: Path = field(default_factory=lambda: Path("."))
+    local_rank: int = 0
+    gpus: int = 0
+    point: int | None = None  # grid point of a hyperparameter search, else None
+    _stop: _StopFlag = field(default_factory=_StopFlag, repr=False)
+    _device: Any = field(default=None, repr=False)
+    _t0: float = field(default_factory=time.monotonic, repr=False)
+
+    # ------------------------------------------------------------------ signals
+
+    @property
+    def stop_requested(self) -> bool:
+        """True once SIGUSR1 arrived: checkpoint into ``checkpoint_dir`` and return soon."""
+        return self._stop.event.is_set()
+
+    def request_stop(self) -> None:
+        self._stop.set()
+
+    def install_signal_handler(self) -> None:
+        if threading.current_thread() is threading.main_thread():
+            signal.signal(signal.SIGUSR1, self._stop.set)
+
+    # ------------------------------------------------------------------ output
+
+    def log(self, msg: str) -> None:
+        """One line in the task's log, prefixed with the task, the rank and the elapsed time."""
+        who = self.task_id if self.point is None else f"{self.task_id}[{self.point}]"
+        rank = f" r{self.rank}/{self.size}" if self.size > 1 else ""
+        print(f"[{who}{rank} {time.monotonic() - self._t0:7.1f}s] {msg}", file=sys.stderr, flush=True)
+
+    # ------------------------------------------------------------------ collectives
+
+    def allreduce(self, array: Any, op: str = "sum") -> Any:
+        """Element-wise reduction of a numpy array (or scalar) over the task's ranks.
+
+        With one rank it returns a copy, so a payload written for many ranks runs
+        unchanged on one. ``op`` is ``sum``, ``min``, ``max`` or ``prod``.
+        """
+        import numpy as np
+
+        if op not in _OPS:
+            raise ValueError(f"allreduce op must be one of {', '.join(_OPS)}, not {op!r}")
+        scalar = np.isscalar(array) or np.ndim(array) == 0
+        local = np.array(array, copy=True)
+        if local.dtype == object:
+            raise TypeError("allreduce needs a numeric array")
+        if self.comm is None or self.size == 1:
+            return local.item() if scalar else local
+        from mpi4py import MPI
+
+        local = np.ascontiguousarray(local)
+        result = np.empty_like(local)
+        mpi_op = {"sum": MPI.SUM, "min": MPI.MIN, "max": MPI.MAX, "prod": MPI.PROD}[op]
+        self.comm.Allreduce(local, result, op=mpi_op)
+        return result.item() if scalar else result
+
+    def barrier(self) -> None:
+        if self.comm is not None and self.size > 1:
+            self.comm.Barrier()
+
+    def bcast(self, value: Any, root: int = 0) -> Any:
+        """Rank ``root``'s (picklable) value on every rank."""
+        if self.comm is None or self.size == 1:
+            return value
+        return self.comm.bcast(value, root=root)
+
+    # ------------------------------------------------------------------ torch
+
+    @property
+    def device(self) -> Any:
+        """``torch.device``: this rank's GPU when the task has GPUs and CUDA works, else CPU."""
+        if self._device is None:
+            import torch
+
+            if torch.cuda.is_available() and self.gpus != 0:
+                index = self.local_rank % max(torch.cuda.device_count(), 1)
+                self._device = torch.device("cuda", index)
+            else:
+                self._device = torch.device("cpu")
+        return self._device
+
+    def torch_distributed(self) -> bool:
+        """Initialise ``torch.distributed`` over the task's ranks (gloo on CPU, nccl on GPU).
+
+        Returns True when a process group spans more than one rank, so a payload can wrap
+        its model in ``DistributedDataParallel``; False (and nothing initialised) on one rank.
+        """
+        from mfile.runtime.parallel import init_torch_distributed
+
+        return init_torch_distributed(self)
+
+    @property
+    def is_root(self) -> bool:
+        return self.rank == 0
