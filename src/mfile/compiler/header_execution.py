@@ -1,0 +1,195 @@
+"""The ``execution:`` section of a header and ``configure(resources={...})``: → ``ir.Resources``.
+
+Both take the same keys and the same validation (DESIGN.md "Item headers"):
+
+    container      str   Apptainer image (relative to the item dir, absolute, or "none")
+    parallel       none | data
+    nodes, tasks, cpus_per_task   int >= 1
+    gpus           int >= 0 (per node)
+    memory         "64G", "512M", "1T" (also "64GB", "64g"); a bare int means MB (Slurm's unit)
+    time           "[D-]HH:MM:SS" or minutes (int or digits); stored as "[D-]HH:MM:SS"
+    partition      a Slurm partition name
+    requeue        bool
+    sbatch_extra   list of extra sbatch options, each starting with "-"
+
+Values are refused when they contain control characters (they end up in batch scripts).
+metaVariables are not substituted here: resources vary per task through configure().
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any, Mapping
+
+from mfile.compiler.header_diagnostics import BadResource, FieldType, UnknownResource
+from mfile.compiler.header_types import did_you_mean
+from mfile.compiler.header_yaml import YNode
+from mfile.compiler.ir import Loc, Resources
+from mfile.diagnostics import Reporter, Span
+
+RESOURCE_KEYS = (
+    "container", "parallel", "nodes", "tasks", "cpus_per_task", "gpus",
+    "memory", "time", "partition", "requeue", "sbatch_extra",
+)  # fmt: skip
+_MEMORY = re.compile(r"^([1-9][0-9]*)\s*([KMGT])?B?$", re.IGNORECASE)
+_TIME = re.compile(r"^(?:([0-9]+)-)?([0-9]+):([0-9]{2}):([0-9]{2})$")
+_PARTITION = re.compile(r"^[A-Za-z0-9_.-]+$")
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+
+
+def loc(span: Span) -> Loc:
+    return Loc(file=span.file, line=span.line, column=span.column, end_line=span.end_line, end_column=span.end_column)
+
+
+def format_time(seconds: int) -> str:
+    days, rest = divmod(seconds, 86400)
+    hours, rest = divmod(rest, 3600)
+    minutes, secs = divmod(rest, 60)
+    clock = f"{hours:02d}:{minutes:02d}:{secs:02d}"
+    return f"{days}-{clock}" if days else clock
+
+
+def _int(value: Any, minimum: int) -> tuple[Any, str | None]:
+    if isinstance(value, bool) or not isinstance(value, int):
+        return None, f"expected an integer >= {minimum}, got {value!r}"
+    if value < minimum:
+        return None, f"must be >= {minimum}, got {value}"
+    return value, None
+
+
+def _text(value: Any, what: str) -> tuple[Any, str | None]:
+    if not isinstance(value, str) or not value.strip():
+        return None, f"expected {what}, got {value!r}"
+    if _CONTROL.search(value):
+        return None, f"{what} may not contain control characters (newlines, tabs, NUL)"
+    return value, None
+
+
+def _time(value: Any) -> tuple[Any, str | None]:
+    if isinstance(value, int) and not isinstance(value, bool) or isinstance(value, str) and value.isdigit():
+        minutes = int(value)
+        if minutes < 1:
+            return None, "must be at least 1 minute"
+        return format_time(minutes * 60), None
+    if isinstance(value, str):
+        m = _TIME.match(value.strip())
+        if m:
+            days, hours, minutes, secs = (int(g) if g else 0 for g in m.groups())
+            if minutes > 59 or secs > 59 or (m.group(1) and hours > 23):
+                return None, f"{value!r} is not a valid time (minutes and seconds < 60, hours < 24 after a day count)"
+            total = ((days * 24 + hours) * 60 + minutes) * 60 + secs
+            if total < 1:
+                return None, "must be longer than zero"
+            return format_time(total), None
+    return None, f"expected \"[D-]HH:MM:SS\" or a number of minutes, got {value!r}"
+
+
+def _memory(value: Any) -> tuple[Any, str | None]:
+    if isinstance(value, int) and not isinstance(value, bool):
+        return (f"{value}M", None) if value > 0 else (None, f"must be > 0, got {value}")
+    if isinstance(value, str):
+        m = _MEMORY.match(value.strip())
+        if m:
+            return f"{m.group(1)}{(m.group(2) or 'M').upper()}", None
+    return None, f"expected a size like 64G, 512M or 1T, got {value!r}"
+
+
+def _parallel(value: Any) -> tuple[Any, str | None]:
+    if value in ("none", "data"):
+        return value, None
+    if value is None or value is False:  # YAML `parallel: no` / `none` written bare
+        return "none", None
+    return None, f"expected none or data, got {value!r}"
+
+
+def _partition(value: Any) -> tuple[Any, str | None]:
+    if isinstance(value, str) and _PARTITION.match(value):
+        return value, None
+    return None, f"expected a partition name of letters, digits, '.', '_' or '-', got {value!r}"
+
+
+def _requeue(value: Any) -> tuple[Any, str | None]:
+    return (value, None) if isinstance(value, bool) else (None, f"expected true or false, got {value!r}")
+
+
+def _sbatch_extra(value: Any) -> tuple[Any, str | None]:
+    if not isinstance(value, (list, tuple)):
+        return None, f"expected a list of sbatch options like [\"--mail-type=END\"], got {value!r}"
+    for option in value:
+        if not isinstance(option, str) or not option.startswith("-"):
+            return None, f"each entry must be an option starting with '-', got {option!r}"
+        if _CONTROL.search(option):
+            return None, f"option {option!r} contains control characters"
+    return tuple(value), None
+
+
+_CHECKS = {
+    "container": lambda v: _text(v, "an image path or none"),
+    "parallel": _parallel,
+    "nodes": lambda v: _int(v, 1),
+    "tasks": lambda v: _int(v, 1),
+    "cpus_per_task": lambda v: _int(v, 1),
+    "gpus": lambda v: _int(v, 0),
+    "memory": _memory,
+    "time": _time,
+    "partition": _partition,
+    "requeue": _requeue,
+    "sbatch_extra": _sbatch_extra,
+}
+
+
+def resources_from_mapping(
+    mapping: Mapping[str, Any],
+    locs: Mapping[str, Span],
+    reporter: Reporter,
+    base: Resources | None = None,
+    at: Span | None = None,
+) -> Resources | None:
+    """Validate ``mapping`` (resource key -> plain value) into Resources laid over ``base``.
+
+    ``locs[key]`` is where the key was written (errors and ``Resources.origin`` use it;
+    ``at`` is the fallback). Returns None if anything was wrong, after reporting all of it.
+    """
+    fallback = at or Span.whole_file("<resources>")
+    values: dict[str, Any] = {}
+    origin = dict(base.origin) if base else {}
+    ok = True
+    for key, value in mapping.items():
+        span = locs.get(key, fallback)
+        check = _CHECKS.get(key)
+        if check is None:
+            ok = False
+            best = did_you_mean(str(key).replace("-", "_"), RESOURCE_KEYS)
+            hint = f"did you mean {best!r}?" if best else "resources: " + ", ".join(RESOURCE_KEYS)
+            reporter.report(UnknownResource, span, key=key, suggestion=hint)
+            continue
+        checked, why = check(value)
+        if why:
+            ok = False
+            if isinstance(value, str) and "${" in value:
+                why += " (metaVariables are not substituted in resources; set them with configure(resources=...))"
+            reporter.report(BadResource, span, key=key, reason=why)
+            continue
+        values[key] = checked
+        origin[key] = loc(span)
+    if not ok:
+        return None
+    start = base or Resources()
+    return start.model_copy(update={**values, "origin": origin})
+
+
+def resources_from_node(node: YNode | None, reporter: Reporter) -> Resources | None:
+    """The header's ``execution:`` section (absent: all defaults)."""
+    if node is None:
+        return Resources()
+    if node.kind != "map":
+        reporter.report(FieldType, node.span, field="execution", expected="a mapping of resources", got=node.type_name)
+        return None
+    mapping: dict[str, Any] = {}
+    locs: dict[str, Span] = {}
+    for key, value in node.items():
+        # YAML 1.1 reads an unquoted 02:00:00 as the sexagesimal integer 7200: keep the text.
+        plain = value.text if value.kind == "scalar" and value.tag == "int" and ":" in value.text else value.to_plain()
+        mapping[key.value] = plain
+        locs[key.value] = value.span
+    return resources_from_mapping(mapping, locs, reporter)
