@@ -1,0 +1,180 @@
+"""From one pipeline of the IR to a ``Plan`` (resolved and checked) and from a plan to jobs.
+
+``build_plan`` is the compiler's last checking step: every task's resources are resolved
+against the profile (``resources.py``) and the whole pipeline against the site's limits.
+``plan_jobs`` is pure: the Slurm jobs of a plan and the ``afterok`` edges between them, in
+the order ``submit.sh`` and ``mfile submit`` queue them. A task is one job; a search is one
+array job per ``MaxArraySize`` chunk of its grid plus one ``select`` job after them.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import re
+import sys
+from dataclasses import dataclass
+from typing import Literal
+
+from mfile import __version__
+from mfile.codegen.profile import Profile
+from mfile.codegen.resources import (
+    ArraySplit,
+    MissingAccount,
+    OverSubmitLimit,
+    loc_span,
+    resolve,
+)
+from mfile.compiler import ir
+from mfile.diagnostics import Reporter, Span
+from mfile.runtime.manifest import HeaderInfo, Plan, SourceInfo
+
+JobKind = Literal["task", "array", "select"]
+
+
+@dataclass(frozen=True)
+class Job:
+    """One ``sbatch`` call: ``jobs/<name>.sbatch`` waiting (afterok) for the jobs in ``after``."""
+
+    name: str
+    task: str
+    kind: JobKind
+    after: tuple[str, ...] = ()
+    offset: int = 0  # first grid point of this array chunk
+    count: int = 0  # array elements (0 for plain jobs)
+
+    @property
+    def script(self) -> str:
+        return f"jobs/{self.name}.sbatch"
+
+    @property
+    def elements(self) -> int:
+        return self.count or 1
+
+
+def job_name(pipeline: str, name: str) -> str:
+    """``--job-name``: ``<pipeline>.<job>`` with anything outside ``[A-Za-z0-9_.-]`` replaced."""
+    return re.sub(r"[^A-Za-z0-9_.-]", "_", f"{pipeline}.{name}")[:200]
+
+
+def task_dependencies(pipeline: ir.Pipeline) -> dict[str, tuple[str, ...]]:
+    """Task id -> the tasks of this pipeline whose outputs it reads (sorted, no self)."""
+    ids = {t.id for t in pipeline.tasks}
+    deps: dict[str, tuple[str, ...]] = {}
+    for task in pipeline.tasks:
+        bindings = list(task.inputs)
+        if task.search is not None:
+            for step in task.search.steps:
+                bindings.extend(step.inputs)
+        sources = {
+            b.source_task
+            for b in bindings
+            if b.source_pipeline is None and b.source_task in ids and b.source_task != task.id
+        }
+        deps[task.id] = tuple(sorted(sources))
+    return deps
+
+
+def last_job(task: ir.Task) -> str:
+    """The job whose success means the task is done (what dependents wait for)."""
+    return f"{task.id}.select" if task.kind == "search" else task.id
+
+
+def array_chunks(points: int, max_array_size: int) -> list[tuple[int, int]]:
+    """(offset, count) chunks of a grid so that every array index is below MaxArraySize."""
+    return [(start, min(max_array_size, points - start)) for start in range(0, points, max_array_size)]
+
+
+def plan_jobs(plan: Plan, profile: Profile) -> list[Job]:
+    """Every job of the plan in a topological order (the pipeline's task order)."""
+    deps = task_dependencies(plan.pipeline)
+    by_id = {t.id: t for t in plan.pipeline.tasks}
+    jobs: list[Job] = []
+    for task in plan.pipeline.tasks:
+        after = tuple(last_job(by_id[d]) for d in deps[task.id])
+        if task.kind == "search" and task.search is not None:
+            chunks = array_chunks(len(task.search.points), profile.max_array_size)
+            names = []
+            for i, (offset, count) in enumerate(chunks):
+                name = task.id if i == 0 else f"{task.id}.part{i}"
+                names.append(name)
+                jobs.append(Job(name, task.id, "array", after, offset, count))
+            jobs.append(Job(f"{task.id}.select", task.id, "select", tuple(names)))
+        else:
+            jobs.append(Job(task.id, task.id, "task", after))
+    return jobs
+
+
+def resolve_account(profile: Profile, environ: dict[str, str] | None = None) -> str | None:
+    environ = dict(os.environ) if environ is None else environ
+    if profile.account_env and environ.get(profile.account_env, "").strip():
+        # $BUDGET_ACCOUNTS may list several budgets; jutil puts the active one first.
+        return re.split(r"[\s,]+", environ[profile.account_env].strip())[0]
+    return profile.account
+
+
+def build_plan(
+    program: ir.Program,
+    pipeline: str,
+    profile: Profile,
+    source: SourceInfo,
+    headers: tuple[HeaderInfo, ...],
+    reporter: Reporter,
+) -> Plan | None:
+    """Resolve and check one pipeline for a site; None when an error was reported."""
+    pipe = next((p for p in program.pipelines if p.name == pipeline), None)
+    if pipe is None:
+        raise KeyError(f"no pipeline {pipeline!r} in the program")
+    fallback = loc_span(pipe.loc) or Span.whole_file(source.path)
+    errors_before = sum(1 for r in reporter.reports if r.severity.value == "error")
+
+    account = resolve_account(profile)
+    if account is None and profile.account_required:
+        reporter.report(MissingAccount, fallback, profile=profile.name, env=profile.account_env or "BUDGET_ACCOUNTS")
+    elif account is not None and not re.match(r"^[A-Za-z0-9_.-]+$", account):
+        reporter.report(MissingAccount, fallback, profile=profile.name, env=profile.account_env or "BUDGET_ACCOUNTS",
+                        hint=f"the account {account!r} is not a plain Slurm account name")
+        account = None
+
+    tasks: list[ir.Task] = []
+    for task in pipe.tasks:
+        resolved = resolve(task, profile, reporter, fallback)
+        tasks.append(task if resolved is None else task.model_copy(update={"resources": resolved}))
+        if task.search is not None and len(task.search.points) > profile.max_array_size:
+            span = loc_span(task.loc) or fallback
+            points = len(task.search.points)
+            reporter.report(ArraySplit, span, task=task.id, points=points, limit=profile.max_array_size,
+                            parts=math.ceil(points / profile.max_array_size))
+    elements = sum(len(t.search.points) + 1 if t.search is not None else 1 for t in pipe.tasks)
+    if elements > profile.submit_limit:
+        reporter.report(OverSubmitLimit, fallback, pipeline=pipe.name, jobs=elements, limit=profile.submit_limit)
+
+    errors_after = sum(1 for r in reporter.reports if r.severity.value == "error")
+    if errors_after > errors_before:
+        return None
+    items = sorted({(t.item.name, t.item.version) for t in _all_tasks(tasks) if t.item is not None})
+    slurm = {
+        "account": account,
+        "python": profile.python or sys.executable if profile.container.runtime == "none" else profile.container.python,
+        "profile_sha256": profile.sha256,
+        "profile": profile.model_dump(mode="json", exclude={"sha256"}),
+    }
+    needs = sorted({b.source_pipeline for t in _all_tasks(tasks) for b in t.inputs if b.source_pipeline})
+    return Plan(
+        mfile_version=__version__,
+        source=source,
+        headers=tuple(sorted(headers, key=lambda h: (h.ref, h.path))),
+        profile=profile.info(),
+        pipeline=pipe.model_copy(update={"tasks": tuple(tasks)}),
+        needs_pipelines=tuple(needs),
+        extra={"items": [f"{name}:{version}" for name, version in items], "slurm": slurm},
+    )
+
+
+def _all_tasks(tasks: list[ir.Task]) -> list[ir.Task]:
+    out = []
+    for t in tasks:
+        out.append(t)
+        if t.search is not None:
+            out.extend(t.search.steps)
+    return out

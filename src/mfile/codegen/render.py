@@ -1,0 +1,157 @@
+"""Render a plan into its run directory: ``plan.json``, ``jobs/*.sbatch``, ``submit.sh``.
+
+:func:`render_scripts` is pure (same plan and profile, byte-identical text); scripts are
+location-independent (jobs run with ``--chdir`` = the run directory), so the run directory can
+move. :func:`write_run_dir` writes atomically: everything goes into a temporary directory next
+to the target, which replaces it at the end; completed outputs and records survive a
+recompile unless ``force``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import tempfile
+from functools import lru_cache
+from pathlib import Path
+
+import jinja2
+
+from mfile.codegen.jobs import Job, plan_jobs
+from mfile.codegen.profile import Profile
+from mfile.codegen.slurm import launch, render_flags, sbatch_options, word
+from mfile.runtime import manifest
+from mfile.runtime.manifest import Plan
+
+TEMPLATES = Path(__file__).resolve().parent.parent / "templates"
+RANK_ENV = "jobs/rank-env.sh"
+
+
+@lru_cache(maxsize=1)
+def _env() -> jinja2.Environment:
+    return jinja2.Environment(
+        loader=jinja2.FileSystemLoader(str(TEMPLATES)),
+        undefined=jinja2.StrictUndefined,
+        keep_trailing_newline=True,
+        autoescape=False,  # shell, not HTML: quoting is done by slurm.word before rendering
+    )
+
+
+def _what(task) -> str:
+    if task.item is None:
+        return task.kind
+    mode = " predict" if task.mode == "predict" else ""
+    return f"{task.item.kind}{mode} {task.item.ref}"
+
+
+def _job_script(plan: Plan, profile: Profile, job: Job) -> str:
+    task = plan.task(job.task)
+    res = task.resources
+    options = sbatch_options(plan, profile, job, res, task)
+    run = launch(plan, profile, job, res, task)
+    template = {"task": "job.sbatch.j2", "array": "array.sbatch.j2", "select": "select.sbatch.j2"}[job.kind]
+    search = task.search
+    context = dict(
+        version=plan.mfile_version,
+        task_id=word(task.id),
+        pipeline=word(plan.pipeline.name),
+        what=_what(task),
+        source_name=word(Path(plan.source.path).name),
+        sbatch=render_flags(options),
+        extra=list(res.sbatch_extra) if job.kind != "select" else [],
+        modules=" ".join(profile.modules),
+        run=run,
+        suffix=profile.interconnect_suffix,
+        signal="signal" in options,
+        signal_seconds=profile.signal_seconds,
+        requeue=bool(options.get("requeue")),
+        offset=job.offset,
+        first=job.offset,
+        last=job.offset + job.count - 1,
+        points=len(search.points) if search else 0,
+        metric=f"{search.metric_step}.{search.metric_port}.{search.metric_column}" if search else "",
+        mode=search.mode if search else "",
+    )
+    return _env().get_template(template).render(**context)
+
+
+def _submit_script(plan: Plan, jobs: list[Job]) -> str:
+    rows = []
+    for job in jobs:
+        task = plan.task(job.task)
+        after = ":".join(f"${{job[{word(a)}]}}" for a in job.after)
+        kind = {"task": "task", "array": "array of grid points", "select": "pick the best point"}[job.kind]
+        waits = f", after {', '.join(job.after)}" if job.after else ""
+        rows.append(
+            dict(
+                key=word(job.name), name=job.name, name_q=word(job.name), task_q=word(job.task),
+                kind=job.kind, script=word(job.script), after=after,
+                comment=f"{job.name}: {kind} (stage {task.stage}){waits}",
+            )
+        )
+    return _env().get_template("submit.sh.j2").render(version=plan.mfile_version, pipeline=word(plan.pipeline.name), jobs=rows)
+
+
+def render_scripts(plan: Plan, profile: Profile) -> dict[str, str]:
+    """Relative path -> text of every generated script (pure and deterministic)."""
+    jobs = plan_jobs(plan, profile)
+    out = {job.script: _job_script(plan, profile, job) for job in jobs}
+    out[RANK_ENV] = _env().get_template("rank-env.sh.j2").render(version=plan.mfile_version)
+    out["submit.sh"] = _submit_script(plan, jobs)
+    return dict(sorted(out.items()))
+
+
+def _done_tasks(run_dir: Path) -> list[str]:
+    done = []
+    state = run_dir / "state"
+    for record in sorted(state.glob("*.json")) if state.is_dir() else []:
+        if record.name == "jobs.json":
+            continue
+        try:
+            if json.loads(record.read_text(encoding="utf-8")).get("status") == "done":
+                done.append(record.stem)
+        except (OSError, ValueError, AttributeError):
+            continue
+    return done
+
+
+def write_run_dir(plan: Plan, profile: Profile, out_dir: Path, force: bool = False) -> Path:
+    """Write ``out_dir/<pipeline>`` and return it."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    target = out_dir / plan.pipeline.name
+    tmp = Path(tempfile.mkdtemp(prefix=f".{plan.pipeline.name}.", dir=out_dir))
+    try:
+        for sub in ("jobs", "logs", "state", "data"):
+            (tmp / sub).mkdir()
+        manifest.plan_path(tmp).write_text(manifest.dump_plan(plan), encoding="utf-8")
+        for rel, text in render_scripts(plan, profile).items():
+            path = tmp / rel
+            path.write_text(text, encoding="utf-8")
+            path.chmod(0o755 if rel.endswith((".sh", ".sbatch")) else 0o644)
+        if target.exists() and not force:
+            _carry_over(target, tmp)
+        old = None
+        if target.exists():
+            old = Path(tempfile.mkdtemp(prefix=f".{plan.pipeline.name}.old.", dir=out_dir))
+            os.replace(target, old / "run")
+        os.replace(tmp, target)
+        if old is not None:
+            shutil.rmtree(old, ignore_errors=True)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return target
+
+
+def _carry_over(previous: Path, fresh: Path) -> None:
+    """Keep what finished tasks produced (records, outputs, search points) and the old logs."""
+    for task_id in _done_tasks(previous):
+        for rel in (Path("state") / f"{task_id}.json", Path("state") / task_id, Path("data") / task_id):
+            src = previous / rel
+            if src.exists():
+                os.replace(src, fresh / rel)
+    logs = previous / "logs"
+    if logs.is_dir():
+        for entry in sorted(logs.iterdir()):
+            os.replace(entry, fresh / "logs" / entry.name)

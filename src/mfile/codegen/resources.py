@@ -1,0 +1,372 @@
+"""Resolve each task's resources against the site profile and check them (E4xx).
+
+Order of precedence: the header's ``execution:`` and then ``configure(resources=...)`` (both
+already merged into ``Task.resources`` by the front end, with ``origin`` saying where each field
+was written), then the profile's defaults. Every check reports at the line that asked for the
+value (``Resources.origin[field]``), else at the task, and goes on; the resolved ``Resources``
+that comes back has every field the scripts need filled in.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+
+from mfile.codegen.profile import Partition, Profile
+from mfile.compiler.ir import Loc, Resources, Task
+from mfile.diagnostics import Diagnostic, Reporter, Severity, Span
+
+# --------------------------------------------------------------------------- diagnostics
+
+
+class UnknownPartition(Diagnostic):
+    code = "E401"
+    message = "partition {partition!r} is not in profile {profile!r}"
+    hint = "use one of: {known}"
+
+
+class GpusWithoutGpuPartition(Diagnostic):
+    code = "E402"
+    message = "task {task!r} asks for {gpus} GPU(s) on partition {partition!r}, which has no GPUs"
+    hint = "leave `partition` out so the profile's GPU partition is used, or pick one of: {gpu_partitions}"
+
+
+class TooManyGpus(Diagnostic):
+    code = "E403"
+    message = "task {task!r} asks for {gpus} GPUs per node; a node of {partition!r} has {have}"
+    hint = "ask for at most {have} GPUs per node and more `nodes`"
+
+
+class TooManyCpus(Diagnostic):
+    code = "E404"
+    message = (
+        "task {task!r} needs {need} CPUs per node ({per_node} tasks x {cpus} cpus_per_task); "
+        "a node of {partition!r} has {have}"
+    )
+    hint = "lower `cpus_per_task` or spread the tasks over more `nodes`"
+
+
+class TooMuchMemory(Diagnostic):
+    code = "E405"
+    message = "task {task!r} asks for {want} MB per node; a node of {partition!r} has {have} MB"
+    hint = "ask for less `memory`, or use a partition with bigger nodes ({bigger})"
+
+
+class WalltimeOverLimit(Diagnostic):
+    code = "E406"
+    message = "task {task!r} asks for {want} on {partition!r}, over the partition's limit of {limit}"
+    hint = "checkpoint and ask for at most {limit}; trainables are requeued after a checkpoint"
+
+
+class TooManyNodes(Diagnostic):
+    code = "E407"
+    message = "task {task!r} asks for {nodes} nodes; partition {partition!r} allows {limit}"
+
+
+class RanksNotDivisible(Diagnostic):
+    code = "E408"
+    message = "task {task!r}: {tasks} tasks do not divide evenly into {nodes} nodes"
+    hint = "make `tasks` a multiple of `nodes` (for example {suggest})"
+
+
+class OverSubmitLimit(Diagnostic):
+    code = "E409"
+    message = "pipeline {pipeline!r} would queue {jobs} jobs (array elements count), over the site's limit of {limit}"
+    hint = "shrink the hyperparameter grid or split the pipeline into stages submitted one at a time"
+
+
+class ReservedSbatchOption(Diagnostic):
+    code = "E410"
+    message = "sbatch option {option!r} of task {task!r} is set by mfile itself"
+    hint = "use the resource field instead ({field}); sbatch_extra is for options mfile does not set"
+
+
+class MissingAccount(Diagnostic):
+    code = "E411"
+    message = "no compute account for profile {profile!r}: ${env} is not set and the profile names none"
+    hint = "run `jutil env activate -p <project>` (it sets ${env}), set ${env}, or add `account = ...` to a profile"
+
+
+class InvalidResourceValue(Diagnostic):
+    code = "E412"
+    message = "task {task!r}: {field} = {value!r} is not valid: {reason}"
+
+
+class MalformedSbatchOption(Diagnostic):
+    code = "E413"
+    message = "sbatch option {option!r} of task {task!r} is not of the form --name or --name=value"
+    hint = "write one long option per entry; values may use letters, digits and _ . , : = @ % / + -"
+
+
+class ArraySplit(Diagnostic):
+    code = "E414"
+    severity = Severity.WARNING
+    message = "search {task!r} has {points} points, more than MaxArraySize ({limit}): queued as {parts} arrays"
+
+
+class NoContainerImage(Diagnostic):
+    code = "E415"
+    message = "task {task!r} has no container image and profile {profile!r} runs every task in Apptainer"
+    hint = "set `container:` in the item's `execution:` section or `image` in the profile's [container]"
+
+
+# --------------------------------------------------------------------------- values
+
+_TIME = re.compile(r"^(?:(\d+)-)?(\d+)(?::(\d+))?(?::(\d+))?$")
+_MEMORY = re.compile(r"^(\d+)\s*([KMGT]?)B?$", re.IGNORECASE)
+
+
+def parse_time(text: str) -> int | None:
+    """Slurm's time formats (M, M:S, H:M:S, D-H, D-H:M, D-H:M:S) -> seconds; None if invalid."""
+    m = _TIME.match(text.strip()) if isinstance(text, str) else None
+    if not m:
+        return None
+    days, a, b, c = m.groups()
+    if days is None:
+        if b is None:
+            seconds = int(a) * 60
+        elif c is None:
+            seconds = int(a) * 60 + int(b)
+        else:
+            seconds = int(a) * 3600 + int(b) * 60 + int(c)
+    else:
+        seconds = int(days) * 86400 + int(a) * 3600 + int(b or 0) * 60 + int(c or 0)
+    return seconds if seconds > 0 else None
+
+
+def format_time(seconds: int) -> str:
+    """Seconds -> ``[D-]HH:MM:SS`` (what the scripts carry, whatever the user wrote)."""
+    days, rest = divmod(seconds, 86400)
+    text = f"{rest // 3600:02d}:{rest % 3600 // 60:02d}:{rest % 60:02d}"
+    return f"{days}-{text}" if days else text
+
+
+def parse_memory(text: str) -> int | None:
+    """``64G``, ``512M``, ``1T``, ``800`` (MB, Slurm's default unit) -> MB; None if invalid."""
+    m = _MEMORY.match(text.strip()) if isinstance(text, str) else None
+    if not m:
+        return None
+    value = int(m.group(1))
+    factor = {"": 1, "K": 1 / 1024, "M": 1, "G": 1024, "T": 1024 * 1024}[m.group(2).upper()]
+    mb = math.ceil(value * factor)
+    return mb if mb > 0 else None
+
+
+# --------------------------------------------------------------------------- sbatch_extra
+
+# Options mfile sets (or that would contradict what it sets), long and short spellings.
+RESERVED_OPTIONS: dict[str, str] = {
+    "job-name": "the task id", "J": "the task id",
+    "account": "the profile or $BUDGET_ACCOUNTS", "A": "the profile or $BUDGET_ACCOUNTS",
+    "partition": "partition", "p": "partition",
+    "time": "time", "t": "time",
+    "nodes": "nodes", "N": "nodes",
+    "ntasks": "tasks", "n": "tasks", "ntasks-per-node": "tasks and nodes",
+    "cpus-per-task": "cpus_per_task", "c": "cpus_per_task",
+    "gres": "gpus", "gpus": "gpus", "G": "gpus", "gpus-per-node": "gpus", "gpus-per-task": "gpus",
+    "mem": "memory", "mem-per-cpu": "memory", "mem-per-gpu": "memory",
+    "output": "the run directory's logs/", "o": "the run directory's logs/",
+    "error": "the run directory's logs/", "e": "the run directory's logs/",
+    "signal": "checkpointing of trainables", "requeue": "requeue", "no-requeue": "requeue",
+    "array": "the hyperparameter search", "a": "the hyperparameter search",
+    "dependency": "the pipeline's edges", "d": "the pipeline's edges",
+    "kill-on-invalid-dep": "the pipeline's edges",
+    "chdir": "the run directory", "D": "the run directory",
+    "parsable": "mfile submit", "wrap": "the generated script",
+}
+_OPTION = re.compile(r"^--([a-z][a-z0-9-]*)(?:=([A-Za-z0-9_.,:=@%/+-]+))?$")
+_SHORT = re.compile(r"^-([A-Za-z])")
+
+
+def option_name(option: str) -> str | None:
+    m = _OPTION.match(option) or _SHORT.match(option)
+    return m.group(1) if m else None
+
+
+# --------------------------------------------------------------------------- resolution
+
+
+def loc_span(loc: Loc | None) -> Span | None:
+    if loc is None:
+        return None
+    return Span(loc.file, loc.line, loc.column, loc.end_line, loc.end_column)
+
+
+class _At:
+    """Where a field's diagnostic goes: its origin, else the task, else the fallback."""
+
+    def __init__(self, task: Task, fallback: Span) -> None:
+        self.task, self.fallback = task, fallback
+
+    def __call__(self, *fields: str) -> Span:
+        for name in fields:
+            span = loc_span(self.task.resources.origin.get(name))
+            if span is not None:
+                return span
+        return loc_span(self.task.loc) or self.fallback
+
+
+def is_ddp(task: Task, res: Resources) -> bool:
+    """A trainable that runs as several torch.distributed processes (one per GPU or task)."""
+    if task.kind != "item" or task.item is None or task.item.kind != "trainable" or task.mode != "run":
+        return False
+    return (res.tasks or 1) > 1 or (res.gpus or 0) > 1
+
+
+def _merged_request(task: Task) -> Resources:
+    """A search runs its steps one after another in each array element: take the most any step
+    asks for (times add up), then let the search's own request override."""
+    if task.kind != "search" or task.search is None:
+        return task.resources
+    merged: dict[str, object] = {}
+    seconds = 0
+    for step in task.search.steps:
+        r = step.resources
+        for name in ("nodes", "tasks", "cpus_per_task", "gpus"):
+            value = getattr(r, name)
+            if value is not None:
+                merged[name] = max(int(merged.get(name, 0)), value)  # type: ignore[arg-type]
+        if r.memory is not None and parse_memory(r.memory) is not None:
+            if "memory" not in merged or parse_memory(r.memory) > parse_memory(merged["memory"]):  # type: ignore[operator,arg-type]
+                merged["memory"] = r.memory
+        if r.time is not None and parse_time(r.time) is not None:
+            seconds += parse_time(r.time) or 0
+        for name in ("partition", "container"):
+            if getattr(r, name) is not None and name not in merged:
+                merged[name] = getattr(r, name)
+        if r.parallel == "data":
+            merged["parallel"] = "data"
+    if seconds:
+        merged["time"] = format_time(seconds)
+    own = {k: v for k, v in task.resources.model_dump().items() if k != "origin" and v not in (None, (), "none")}
+    merged.update(own)
+    return task.resources.model_copy(update=merged)
+
+
+def resolve(task: Task, profile: Profile, reporter: Reporter, fallback: Span) -> Resources | None:
+    """The task's complete request (every field the scripts need), or None after an error."""
+    at = _At(task, fallback)
+    req = _merged_request(task)
+    ok = True
+    for name in ("nodes", "tasks", "cpus_per_task"):
+        value = getattr(req, name)
+        if value is not None and value < 1:
+            reporter.report(InvalidResourceValue, at(name), task=task.id, field=name, value=value, reason="must be at least 1")
+            ok = False
+    if req.gpus is not None and req.gpus < 0:
+        reporter.report(InvalidResourceValue, at("gpus"), task=task.id, field="gpus", value=req.gpus, reason="must not be negative")
+        ok = False
+    gpus = req.gpus or 0
+
+    partition_name = req.partition or (profile.gpu_partition if gpus else profile.cpu_partition)
+    part = profile.partitions.get(partition_name or "")
+    if part is None:
+        if req.partition is not None:
+            reporter.report(UnknownPartition, at("partition"), partition=req.partition, profile=profile.name, known=", ".join(sorted(profile.partitions)))
+        else:  # a GPU task on a profile without a GPU partition
+            reporter.report(GpusWithoutGpuPartition, at("gpus"), task=task.id, gpus=gpus, partition=profile.cpu_partition, gpu_partitions="none in this profile")
+        return None
+
+    seconds = part_default = parse_time(part.default_time or profile.default_time)
+    if req.time is not None:
+        seconds = parse_time(req.time)
+        if seconds is None:
+            reporter.report(InvalidResourceValue, at("time"), task=task.id, field="time", value=req.time, reason="use HH:MM:SS, MM, or D-HH:MM:SS")
+            ok = False
+    limit = parse_time(part.max_time) or 0
+    if seconds is not None and seconds > limit:
+        reporter.report(WalltimeOverLimit, at("time"), task=task.id, want=format_time(seconds), partition=partition_name, limit=format_time(limit))
+        ok = False
+    seconds = seconds or part_default
+
+    memory_mb = None
+    if req.memory is not None:
+        memory_mb = parse_memory(req.memory)
+        if memory_mb is None:
+            reporter.report(InvalidResourceValue, at("memory"), task=task.id, field="memory", value=req.memory, reason="use a number with K, M, G or T (e.g. 64G)")
+            ok = False
+        elif memory_mb > part.memory_per_node_mb:
+            bigger = [n for n, p in sorted(profile.partitions.items()) if p.memory_per_node_mb >= memory_mb]
+            reporter.report(TooMuchMemory, at("memory"), task=task.id, want=memory_mb, partition=partition_name, have=part.memory_per_node_mb, bigger=", ".join(bigger) or "none in this profile")
+            ok = False
+
+    if gpus and part.gpus_per_node == 0:
+        gpu_parts = [n for n, p in sorted(profile.partitions.items()) if p.gpus_per_node]
+        reporter.report(GpusWithoutGpuPartition, at("gpus", "partition"), task=task.id, gpus=gpus, partition=partition_name, gpu_partitions=", ".join(gpu_parts) or "none in this profile")
+        ok = False
+    elif gpus > part.gpus_per_node:
+        reporter.report(TooManyGpus, at("gpus"), task=task.id, gpus=gpus, partition=partition_name, have=part.gpus_per_node)
+        ok = False
+
+    # One rank per GPU for DDP / data-parallel GPU tasks; otherwise one rank per node.
+    many = req.parallel == "data" or is_ddp(task, req)
+    nodes = req.nodes
+    tasks = req.tasks
+    if nodes is None:
+        nodes = math.ceil(tasks / gpus) if (tasks and gpus and many) else 1
+    if tasks is None:
+        tasks = nodes * max(gpus, 1) if many else nodes
+    if nodes > part.max_nodes:
+        reporter.report(TooManyNodes, at("nodes"), task=task.id, nodes=nodes, partition=partition_name, limit=part.max_nodes)
+        ok = False
+    if tasks % nodes:
+        reporter.report(RanksNotDivisible, at("tasks", "nodes"), task=task.id, tasks=tasks, nodes=nodes, suggest=nodes * math.ceil(tasks / nodes))
+        return None
+    per_node = tasks // nodes
+    if tasks > 1 and profile.mpi.launcher != "srun":
+        reporter.report(InvalidResourceValue, at("tasks"), task=task.id, field="tasks", value=tasks,
+                        reason=f"profile {profile.name!r} starts ranks only with srun (its launcher is {profile.mpi.launcher!r})")
+        ok = False
+    cpus = req.cpus_per_task
+    if cpus is None:
+        # Whole nodes are charged anyway (JSC): give the tasks all cores, never the SMT threads.
+        cpus = max(1, part.cores_per_node // per_node) if profile.exclusive_nodes else profile.default_cpus_per_task
+    if per_node * cpus > part.cpus_per_node:
+        reporter.report(TooManyCpus, at("cpus_per_task", "tasks"), task=task.id, need=per_node * cpus, per_node=per_node, cpus=cpus, partition=partition_name, have=part.cpus_per_node)
+        ok = False
+
+    ok &= check_sbatch_extra(task, req.sbatch_extra, reporter, at("sbatch_extra"))
+
+    container = req.container
+    if profile.container.runtime == "apptainer":
+        if container is not None and task.item is not None and not container.startswith(("/", "$")):
+            container = f"{task.item.directory.rstrip('/')}/{container}"
+        container = container or profile.container.image
+        if not container:
+            reporter.report(NoContainerImage, at("container"), task=task.id, profile=profile.name)
+            ok = False
+    requeue = req.requeue
+    if requeue is None:
+        requeue = profile.requeue_trainables and _trains(task)
+    if not ok:
+        return None
+    return req.model_copy(
+        update=dict(
+            nodes=nodes, tasks=tasks, cpus_per_task=cpus, gpus=gpus, partition=partition_name,
+            time=format_time(seconds or 3600), memory=f"{memory_mb}M" if memory_mb else None,
+            container=container, requeue=requeue,
+        )
+    )
+
+
+def _trains(task: Task) -> bool:
+    if task.kind == "search" and task.search is not None:
+        return any(_trains(step) for step in task.search.steps)
+    return task.item is not None and task.item.kind == "trainable" and task.mode == "run"
+
+
+def check_sbatch_extra(task: Task, options: tuple[str, ...], reporter: Reporter, span: Span) -> bool:
+    ok = True
+    for option in options:
+        name = option_name(option)
+        if name in RESERVED_OPTIONS:
+            reporter.report(ReservedSbatchOption, span, option=option, task=task.id, field=RESERVED_OPTIONS[name])
+            ok = False
+        elif name is None or not _OPTION.match(option):
+            reporter.report(MalformedSbatchOption, span, option=option, task=task.id)
+            ok = False
+    return ok
+
+
+def partition_of(profile: Profile, res: Resources) -> Partition:
+    return profile.partitions[res.partition or profile.cpu_partition]
