@@ -1,0 +1,253 @@
+"""Build the typed IR from the lowered M-File: pipelines, their tasks, bindings and types.
+
+Per pipeline: collect the stage entries, give unnamed tasks ids, bind inputs to ports,
+check that every source is in the pipeline (or, for a trained model, in an earlier
+pipeline), that stages only read from the same or earlier stages, that nothing is cyclic
+and nothing unconnected, then type every task in topological order (``typecheck.py``).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from typing import Any
+
+from mfile.compiler import ir, pipelines
+from mfile.compiler.calls import input_ports, output_ports
+from mfile.compiler.constants import NotData, to_data
+from mfile.compiler.lower import Lowered
+from mfile.compiler.names import NotConstant
+from mfile.compiler.search import build_search
+from mfile.compiler.typecheck import (
+    MissingColumn,
+    as_model,
+    check_binding,
+    check_metric,
+    check_split,
+    evaluate_types,
+    join_output,
+    timelag_output,
+)
+from mfile.compiler.types import VOID, DataType, Model, Tabular, select_columns
+from mfile.compiler.values import UNKNOWN, HyperParameterDef, OutputRef, SearchDef, TaskDef
+from mfile.diagnostics import Reporter, Span
+
+_ID_CHARS = re.compile(r"[^A-Za-z0-9_.-]+")
+
+
+def loc(span: Span) -> ir.Loc:
+    return ir.Loc(
+        file=span.file, line=span.line, column=span.column, end_line=span.end_line, end_column=span.end_column
+    )
+
+
+class Typer:
+    """Header resolution and port types of single tasks, cached per task object."""
+
+    def __init__(self, reporter: Reporter) -> None:
+        self.reporter = reporter
+        self.resolved: dict[int, Any] = {}
+        # Per task object, across pipelines: output types and input bindings.
+        self.outputs: dict[int, dict[str, DataType]] = {}
+        self.inputs: dict[int, dict[str, tuple[OutputRef, Span]]] = {}
+
+    def trained_item(self, task: TaskDef) -> ir.ItemRef | None:
+        """The trainable behind a model reference (through searches and save_model)."""
+        ref, seen = task.model_ref, set()
+        while ref is not None and id(ref.task) not in seen:
+            seen.add(id(ref.task))
+            source = ref.task
+            if isinstance(source, SearchDef):
+                steps = [s for s in source.component.steps if s.kind == "trainable"]
+                return steps[0].item.ref if steps and steps[0].item else None
+            if source.item is None:
+                return None
+            if source.item.ref.kind == "trainable":
+                return source.item.ref
+            ref = self.inputs.get(id(source), {}).get("model", (None,))[0]
+        return None
+
+    def resolve(self, task: TaskDef) -> Any:
+        """The item's header with this task's params substituted (None if it failed)."""
+        key = id(task)
+        if key in self.resolved:
+            return self.resolved[key]
+        self.resolved[key] = None
+        if task.item is None:
+            return None
+        overrides: dict[str, tuple[Any, Span]] = {}
+        ok = True
+        for name, (value, span) in task.params.items():
+            if isinstance(value, HyperParameterDef) or value is UNKNOWN:
+                continue  # searched: the header's value types the plan, each point is checked
+            try:
+                overrides[name] = (to_data(value, span), span)
+            except NotData as bad:
+                self.reporter.report(NotConstant, bad.span, what=f"param {name!r}", got=_describe(bad.value))
+                ok = False
+        resolved = task.item.header.resolve(overrides, self.reporter, task.span)
+        self.resolved[key] = resolved if ok else None
+        return self.resolved[key]
+
+    def params(self, task: TaskDef) -> dict[str, Any]:
+        resolved = self.resolve(task)
+        params = dict(resolved.params) if resolved is not None else {}
+        for name, (value, span) in task.params.items():
+            if name not in params and not isinstance(value, HyperParameterDef) and value is not UNKNOWN:
+                try:
+                    params[name] = to_data(value, span)
+                except NotData:
+                    pass
+        return dict(sorted(params.items()))
+
+    def resources(self, task: TaskDef) -> ir.Resources:
+        from mfile.compiler.header_execution import resources_from_mapping
+
+        base = task.item.header.execution if task.item is not None else ir.Resources()
+        if not task.resources:
+            return base
+        mapping: dict[str, Any] = {}
+        spans: dict[str, Span] = {}
+        for key, (value, span) in task.resources.items():
+            try:
+                mapping[key] = to_data(value, span)
+                spans[key] = span
+            except NotData as bad:
+                self.reporter.report(NotConstant, bad.span, what=f"resource {key!r}", got=_describe(bad.value))
+        merged = resources_from_mapping(mapping, spans, self.reporter, base=base, at=task.span)
+        return merged if merged is not None else base
+
+    def types(
+        self, task: TaskDef, task_id: str, produced: dict[str, tuple[DataType, Span]]
+    ) -> tuple[dict[str, DataType], dict[str, DataType]]:
+        """(wanted input types, output types) of ``task`` given what its inputs produce."""
+        if task.mode == "predict":
+            model_type, span = produced.get("model", (VOID, task.span))
+            model = as_model(self.reporter, task_id, "input 'model'", model_type, span) or Model(input=VOID, output=VOID)
+            return {"model": model, "input": model.input}, {"output": model.output}
+        resolved = self.resolve(task)
+        if resolved is None or task.item is None:
+            return {}, {}
+        name, kind = task.item.ref.name, task.item.ref.kind
+        params = self.params(task)
+        spans = {k: s for k, (_, s) in task.params.items()}
+        first = next(iter(produced.values()), (VOID, task.span))
+        if name == "mfile/join":
+            ports = sorted(produced, key=lambda p: int(p.split("_")[1]))
+            joined = join_output(self.reporter, task_id, [(p, produced[p][0]) for p in ports], task.span)
+            return {p: VOID for p in ports}, {"output": joined}
+        if name == "mfile/train_test_split":
+            check_split(self.reporter, task_id, params, spans, task.span)
+            return {"input": VOID}, {"train": first[0], "test": first[0]}
+        if name == "mfile/timelag":
+            out = timelag_output(self.reporter, task_id, first[0], params, spans, task.span)
+            return {"input": VOID}, {"output": out}
+        if name == "mfile/normalize":
+            return {"input": VOID}, {"output": first[0], "stats": VOID}
+        if name == "mfile/evaluate":
+            metric = check_metric(self.reporter, task_id, params.get("metric", "rmse"), spans.get("metric", task.span))
+            model_type, span = produced.get("model", (VOID, task.span))
+            model = as_model(self.reporter, task_id, "input 'model'", model_type, span) or Model(input=VOID, output=VOID)
+            data, metrics = evaluate_types(model, metric)
+            return {"model": model, "data": data}, {"metrics": metrics}
+        if kind == "deployment":
+            model_type, span = produced.get("model", (VOID, task.span))
+            model = as_model(self.reporter, task_id, "input 'model'", model_type, span) or Model(input=VOID, output=VOID)
+            return {"model": Model(input=VOID, output=VOID)}, {"model": model}
+        if kind == "dataset":
+            return {}, {"output": resolved.dataset_type or VOID}
+        if kind == "algorithm":
+            return {"input": resolved.input or VOID}, {"output": resolved.output or VOID}
+        # trainable
+        model = Model(input=resolved.input or VOID, output=resolved.output or VOID)
+        return {"input": resolved.training or VOID}, {"model": model, "stats": resolved.stats or VOID}
+
+
+def output_columns(lw: Any, task: Any, span: Span) -> tuple[str, ...] | None:
+    """Columns of a task's ``output`` port, for ``get_output_reference()`` while lowering."""
+    if not isinstance(task, TaskDef) or task.item is None:
+        return None
+    typer: Typer = getattr(lw, "typer", None) or Typer(lw.reporter)
+    lw.typer = typer
+    if output_ports(task) != ("output",) or task.item.ref.kind != "dataset":
+        wanted, outs = typer.types(task, task.id or "?", {})
+        out = outs.get("output")
+    else:
+        resolved = typer.resolve(task)
+        out = resolved.dataset_type if resolved is not None else None
+    if out is None:
+        return None
+    if isinstance(out, Tabular):
+        return out.names
+    lw.reporter.report(
+        MissingColumn, span, what=f"the output of {task.describe()} ({out})", column="*", available="no columns"
+    )
+    return None
+
+
+def build_program(lowered: Lowered, source: str, text: str, reporter: Reporter, typer: Typer | None = None) -> ir.Program:
+    typer = typer or Typer(reporter)
+    built: list[ir.Pipeline] = []
+    members_of: dict[str, set[int]] = {}
+    names_taken: set[str] = set()
+    for index, pdef in enumerate(lowered.pipelines):
+        name = pdef.id or f"pipeline_{index + 1}"
+        if name in names_taken:
+            name = f"{name}_{index + 1}"
+        names_taken.add(name)
+        pipeline = pipelines.PipelineBuilder(name, pdef, typer, reporter, members_of).build()
+        if pipeline is not None:
+            built.append(pipeline)
+    _report_unsearched(lowered, reporter)
+    sha = hashlib.sha256(text.encode("utf-8")).hexdigest()
+    return ir.Program(source=source, source_sha256=sha, pipelines=tuple(built))
+
+
+def _report_unsearched(lowered: Lowered, reporter: Reporter) -> None:
+    from mfile.compiler.search import HyperParameterNotSearched
+
+    searched = {id(step) for s in lowered.searches for step in s.component.steps}
+    for task in lowered.tasks:
+        if id(task) in searched:
+            continue
+        for name, (value, span) in task.params.items():
+            if isinstance(value, HyperParameterDef):
+                reporter.report(HyperParameterNotSearched, span, hp=value.id or "?", param=name, task=task.describe())
+
+
+def auto_id(task: Any) -> str:
+    if isinstance(task, SearchDef):
+        return "search"
+    if isinstance(task, TaskDef):
+        if task.builtin:
+            return task.builtin
+        if task.mode == "predict":
+            return "predict"
+        base = task.item_name.split("/")[-1].split(":")[0]
+        return _ID_CHARS.sub("_", base) or "task"
+    return "task"
+
+
+def produced_type(
+    reporter: Reporter, outputs: dict[str, DataType], ref: OutputRef, span: Span, source_id: str
+) -> DataType:
+    datatype = outputs.get(ref.port, VOID)
+    if ref.columns and isinstance(datatype, Tabular):
+        missing = [c for c in ref.columns if datatype.column(c) is None]
+        for column in missing:
+            reporter.report(
+                MissingColumn, span, what=f"output {ref.port!r} of task {source_id!r}",
+                column=column, available=", ".join(datatype.names),
+            )  # fmt: skip
+        return select_columns(datatype, ref.columns)
+    return datatype
+
+
+def _describe(value: Any) -> str:
+    from mfile.compiler.values import describe
+
+    return describe(value)
+
+
+__all__ = ["build_program", "Typer", "auto_id", "produced_type", "loc", "input_ports", "output_ports",
+           "check_binding", "build_search"]  # fmt: skip

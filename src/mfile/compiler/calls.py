@@ -1,0 +1,431 @@
+"""What each builtin function and method does when an M-File calls it (used by lower.py).
+
+Each handler gets already-evaluated arguments as ``(value, span)`` pairs, checks them, and
+returns the new value (or ``UNKNOWN`` after reporting). Port names follow
+docs/architecture.md.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from mfile.compiler.constants import DictLit, ListLit
+from mfile.compiler.names import (
+    BUILTIN_ITEMS,
+    FUNCTIONS,
+    METHODS,
+    ItemNameNotString,
+    MissingArgument,
+    NotAReference,
+    SetInputNameMisuse,
+    Signature,
+    UnknownKeyword,
+    WrongArgumentCount,
+    WrongArgumentType,
+    did_you_mean,
+)
+from mfile.compiler.values import (
+    UNKNOWN,
+    BoundMethod,
+    ComponentDef,
+    HyperParameterDef,
+    OutputRef,
+    PipelineDef,
+    SearchDef,
+    TaskDef,
+    TaskUse,
+    describe,
+)
+from mfile.diagnostics import Span
+from mfile.mfile_grammar import ast
+
+if TYPE_CHECKING:
+    from mfile.compiler.lower import Lowerer
+
+Args = list[tuple[Any, Span]]
+Kwargs = dict[str, tuple[Any, Span]]
+
+MULTI_OUTPUT = {
+    "mfile/train_test_split": ("train", "test"),
+    "mfile/evaluate": ("metrics",),
+    "mfile/normalize": ("output", "stats"),
+    "mfile/save_model": ("model",),
+}
+KIND_OUTPUTS = {
+    "dataset": ("output",),
+    "algorithm": ("output",),
+    "trainable": ("model", "stats"),
+    "deployment": ("model",),
+}
+
+
+def output_ports(task: TaskDef) -> tuple[str, ...] | None:
+    if task.mode == "predict":
+        return ("output",)
+    if task.item is None:
+        return None
+    return MULTI_OUTPUT.get(task.item.ref.name) or KIND_OUTPUTS[task.item.ref.kind]
+
+
+def input_ports(task: TaskDef, count: int = 1) -> tuple[str, ...] | None:
+    """Input ports in positional order; ``count`` is how many a variadic builtin gets."""
+    if task.mode == "predict":
+        return ("input",)
+    if task.item is None:
+        return None
+    name = task.item.ref.name
+    if name == "mfile/join":
+        return tuple(f"input_{i}" for i in range(count))
+    if name == "mfile/evaluate":
+        return ("model", "data")
+    return {
+        "dataset": (),
+        "algorithm": ("input",),
+        "trainable": ("input",),
+        "deployment": ("model",),
+    }[task.item.ref.kind]
+
+
+# --------------------------------------------------------------------------- argument checks
+
+
+def check_signature(
+    lw: "Lowerer", sig: Signature, node: ast.Call, args: Args, kwargs: Kwargs, name_spans: dict[str, Span]
+) -> bool:
+    ok = True
+    for key in kwargs:
+        if key not in sig.keywords:
+            lw.reporter.report(
+                UnknownKeyword, name_spans[key], func=sig.name, keyword=key,
+                suggestion=did_you_mean(key, sig.keywords), usage=sig.usage,
+            )  # fmt: skip
+            ok = False
+    if len(args) < sig.min_args or (sig.max_args is not None and len(args) > sig.max_args):
+        expected = str(sig.min_args) if sig.min_args == sig.max_args else (
+            f"at least {sig.min_args}" if sig.max_args is None else f"{sig.min_args} to {sig.max_args}"
+        )  # fmt: skip
+        lw.reporter.report(
+            WrongArgumentCount, node.span, func=sig.name, expected=expected, got=len(args), usage=sig.usage
+        )
+        ok = False
+    for key in sig.required:
+        if key not in kwargs and not (key == "name" and args):
+            lw.reporter.report(MissingArgument, node.span, func=sig.name, keyword=key, usage=sig.usage)
+            ok = False
+    return ok
+
+
+def expect(
+    lw: "Lowerer", func: str, argument: str, value: Any, span: Span, types: tuple[type, ...], expected: str
+) -> bool:
+    if value is UNKNOWN:
+        return False
+    if isinstance(value, bool) and bool not in types:
+        ok = False
+    else:
+        ok = isinstance(value, types)
+    if not ok:
+        lw.reporter.report(
+            WrongArgumentType, span, func=func, argument=argument, expected=expected, got=describe(value)
+        )
+    return ok
+
+
+def as_ref(lw: "Lowerer", value: Any, span: Span, example: str = "task.output") -> OutputRef | None:
+    if isinstance(value, OutputRef):
+        return value
+    if value is UNKNOWN:
+        return None
+    target = value.task if isinstance(value, TaskUse) else value
+    if isinstance(target, (TaskDef, SearchDef)) and target.id:
+        example = f"{target.id}.{'best_model' if isinstance(target, SearchDef) else 'output'}"
+    lw.reporter.report(NotAReference, span, what=describe(value), example=example)
+    return None
+
+
+def ref_list(lw: "Lowerer", value: Any, span: Span) -> list[tuple[OutputRef, Span]] | None:
+    """``[a.output, b]`` or a single reference."""
+    items = value.items if isinstance(value, ListLit) else [(value, span)]
+    refs = [(as_ref(lw, v, s), s) for v, s in items]
+    if any(r is None for r, _ in refs):
+        return None
+    return refs  # type: ignore[return-value]
+
+
+def params_of(lw: "Lowerer", func: str, kwargs: Kwargs, keys: tuple[str, ...]) -> dict[str, tuple[Any, Span]]:
+    """Builtin keyword arguments that become item params (constants only)."""
+    out: dict[str, tuple[Any, Span]] = {}
+    for key in keys:
+        if key in kwargs:
+            value, span = kwargs[key]
+            if isinstance(value, ListLit):
+                value = ",".join(str(v) for v, _ in value.items)
+            if value is UNKNOWN:
+                continue
+            if value is not None and not isinstance(value, (str, int, float, bool)):
+                lw.reporter.report(
+                    WrongArgumentType, span, func=func, argument=key,
+                    expected="a constant", got=describe(value),
+                )  # fmt: skip
+                continue
+            out[key] = (value, span)
+    return out
+
+
+# --------------------------------------------------------------------------- builtins
+
+
+def call_builtin(
+    lw: "Lowerer", name: str, node: ast.Call, args: Args, kwargs: Kwargs, name_spans: dict[str, Span]
+) -> Any:
+    sig = FUNCTIONS[name]
+    if not check_signature(lw, sig, node, args, kwargs, name_spans):
+        return UNKNOWN
+    if "reference" in kwargs:
+        ref, span = kwargs["reference"]
+        if not expect(lw, name, "reference", ref, span, (str,), "a string"):
+            return UNKNOWN
+    handler = _BUILTINS[name]
+    return handler(lw, name, node, args, kwargs)
+
+
+def _item(lw: "Lowerer", name: str, node: ast.Call, args: Args, kwargs: Kwargs) -> Any:
+    value, span = kwargs.get("name") or args[0]
+    if value is UNKNOWN:
+        return UNKNOWN
+    if not isinstance(value, str):
+        lw.reporter.report(ItemNameNotString, span, got=describe(value))
+        return UNKNOWN
+    item = lw.resolve_item(value, span)
+    return lw.new_task(TaskDef(node.span, value, item))
+
+
+def _builtin_item(lw: "Lowerer", name: str, node: ast.Call) -> TaskDef:
+    item = lw.resolve_item(BUILTIN_ITEMS[name], node.func.span)
+    return lw.new_task(TaskDef(node.span, BUILTIN_ITEMS[name], item, builtin=name))
+
+
+def _hyperparameter(lw: "Lowerer", name: str, node: ast.Call, args: Args, kwargs: Kwargs) -> Any:
+    return HyperParameterDef(node.span)
+
+
+def _component(lw: "Lowerer", name: str, node: ast.Call, args: Args, kwargs: Kwargs) -> Any:
+    steps = []
+    for value, span in args:
+        target = value.task if isinstance(value, TaskUse) else value
+        if value is UNKNOWN:
+            return UNKNOWN
+        if not isinstance(target, TaskDef):
+            expect(lw, name, "each step", value, span, (TaskDef,), "a task (an item or a builtin)")
+            return UNKNOWN
+        steps.append(target)
+    return ComponentDef(node.span, tuple(steps))
+
+
+def _search(lw: "Lowerer", name: str, node: ast.Call, args: Args, kwargs: Kwargs) -> Any:
+    component, cspan = args[0]
+    if isinstance(component, TaskUse):
+        component = component.task
+    if isinstance(component, TaskDef):
+        component = ComponentDef(component.span, (component,))
+    if component is UNKNOWN or not expect(
+        lw, name, "the component", component, cspan, (ComponentDef,), "pipeline_component(...) or a task"
+    ):
+        return UNKNOWN
+    grid_value, grid_span = kwargs["hyperparameters"]
+    if not expect(lw, name, "hyperparameters", grid_value, grid_span, (DictLit,), "a dict {name: [values]}"):
+        return UNKNOWN
+    grid: dict[str, tuple[HyperParameterDef, tuple[Any, ...], Span]] = {}
+    for key, kspan, values, vspan in grid_value.entries:
+        hp = lw.out.env.get(key) if isinstance(key, str) else None
+        if not isinstance(hp, HyperParameterDef):
+            known = [n for n, v in lw.out.env.items() if isinstance(v, HyperParameterDef)]
+            lw.reporter.report(
+                WrongArgumentType, kspan, func=name, argument=f"key {key!r}",
+                expected=f"the name of a HyperParameter(){did_you_mean(str(key), known)}",
+                got=describe(hp) if hp is not None else "an unknown name",
+            )  # fmt: skip
+            continue
+        if not expect(lw, name, f"the values of {key!r}", values, vspan, (ListLit,), "a list of values"):
+            continue
+        grid[key] = (hp, tuple(v for v, _ in values.items), vspan)
+    metric, mspan = kwargs["metric"]
+    metric_ref = as_ref(lw, metric, mspan, "component.evaluate.metric")
+    mode = kwargs.get("mode", (None, node.span))
+    if mode[0] is not None and mode[0] not in ("min", "max"):
+        lw.reporter.report(
+            WrongArgumentType, mode[1], func=name, argument="mode", expected="'min' or 'max'", got=repr(mode[0])
+        )
+    throttle, tspan = kwargs.get("max_parallel", (None, node.span))
+    if throttle is not None and not (isinstance(throttle, int) and not isinstance(throttle, bool) and throttle > 0):
+        lw.reporter.report(
+            WrongArgumentType, tspan, func=name, argument="max_parallel", expected="a positive int", got=repr(throttle)
+        )
+        throttle = None
+    search = SearchDef(node.span, component, grid, metric_ref, mspan, mode[0], throttle)
+    lw.out.searches.append(search)
+    return search
+
+
+def _evaluate(lw: "Lowerer", name: str, node: ast.Call, args: Args, kwargs: Kwargs) -> Any:
+    task = _builtin_item(lw, name, node)
+    task.params.update(params_of(lw, name, kwargs, ("metric", "label")))
+    return task
+
+
+def _save_model(lw: "Lowerer", name: str, node: ast.Call, args: Args, kwargs: Kwargs) -> Any:
+    task = _builtin_item(lw, name, node)
+    task.params.update(params_of(lw, name, kwargs, ("store",)))
+    return task
+
+
+def _with_inputs(lw: "Lowerer", name: str, node: ast.Call, kwargs: Kwargs, key: str, params: tuple[str, ...]) -> Any:
+    refs = ref_list(lw, *kwargs[key])
+    task = _builtin_item(lw, name, node)
+    task.params.update(params_of(lw, name, kwargs, params))
+    if refs is None:
+        return UNKNOWN
+    if name != "join" and len(refs) != 1:
+        lw.reporter.report(
+            WrongArgumentType, kwargs[key][1], func=name, argument=key,
+            expected="one output reference", got=f"{len(refs)} references",
+        )  # fmt: skip
+        return UNKNOWN
+    for i, (ref, span) in enumerate(refs):
+        port = f"input_{i}" if name == "join" else "input"
+        task.bound_inputs[port] = ref
+        task.bound_spans[port] = span
+    return task
+
+
+def _join(lw: "Lowerer", name: str, node: ast.Call, args: Args, kwargs: Kwargs) -> Any:
+    return _with_inputs(lw, name, node, kwargs, "inputs", ("how", "on"))
+
+
+def _split(lw: "Lowerer", name: str, node: ast.Call, args: Args, kwargs: Kwargs) -> Any:
+    return _with_inputs(lw, name, node, kwargs, "data", ("test_size", "by", "seed"))
+
+
+def _timelag(lw: "Lowerer", name: str, node: ast.Call, args: Args, kwargs: Kwargs) -> Any:
+    return _with_inputs(lw, name, node, kwargs, "timeline", ("lag_column", "lag", "steps", "variables"))
+
+
+def _pipeline(lw: "Lowerer", name: str, node: ast.Call, args: Args, kwargs: Kwargs) -> Any:
+    stages_value, span = kwargs["stages"]
+    if not expect(lw, name, "stages", stages_value, span, (DictLit,), 'a dict {"stage": [tasks]}'):
+        return UNKNOWN
+    stages = []
+    for key, kspan, value, vspan in stages_value.entries:
+        if not expect(lw, name, "a stage name", key, kspan, (str,), "a string"):
+            continue
+        if isinstance(value, ListLit):
+            elements = value.items
+        else:
+            elements = ((value, vspan),)
+        kept = []
+        for element, espan in elements:
+            if element is UNKNOWN:
+                continue
+            if isinstance(element, (TaskDef, TaskUse, SearchDef)):
+                kept.append((element, espan))
+            else:
+                expect(lw, name, f"an entry of stage {key!r}", element, espan, (TaskDef,), "a task")
+        stages.append((key, kspan, tuple(kept)))
+    pipeline = PipelineDef(node.span, tuple(stages))
+    lw.out.pipelines.append(pipeline)
+    return pipeline
+
+
+def _make_item(lw: "Lowerer", name: str, node: ast.Call, args: Args, kwargs: Kwargs) -> Any:
+    ref = as_ref(lw, *args[0], example="pipeline.stage.deploy.model")
+    if ref is None:
+        return UNKNOWN
+    return lw.new_task(TaskDef(node.span, "", None, mode="predict", model_ref=ref))
+
+
+_BUILTINS = {
+    "MantikItem": _item,
+    "Item": _item,
+    "HyperParameter": _hyperparameter,
+    "HyperParameterSearch": _search,
+    "pipeline_component": _component,
+    "evaluate": _evaluate,
+    "save_model": _save_model,
+    "join": _join,
+    "train_test_split": _split,
+    "timelag": _timelag,
+    "MantikPipeline": _pipeline,
+    "Pipeline": _pipeline,
+    "makeMantikItem": _make_item,
+}
+
+
+# --------------------------------------------------------------------------- methods
+
+
+def call_method(
+    lw: "Lowerer", method: BoundMethod, node: ast.Call, args: Args, kwargs: Kwargs, name_spans: dict[str, Span]
+) -> Any:
+    target, name = method.target, method.name
+    sig = METHODS[name]
+    if name == "set_input":
+        return _set_input(lw, target, node, args, kwargs)
+    if not check_signature(lw, sig, node, args, kwargs, name_spans):
+        return UNKNOWN
+    if name == "configure":
+        return _configure(lw, target, kwargs)
+    if name == "set_input_name":
+        value, span = args[0]
+        if expect(lw, name, "the input name", value, span, (str,), "a string"):
+            if not value.isidentifier():
+                lw.reporter.report(SetInputNameMisuse, span, reason=f"{value!r} is not a valid name")
+            else:
+                target.input_name, target.input_name_span = value, span
+        return UNKNOWN if target is UNKNOWN else None
+    if name == "get_output_reference":
+        from mfile.compiler.build import output_columns  # typing needs the header
+
+        columns = output_columns(lw, target, node.span)
+        if columns is None:
+            return UNKNOWN
+        return ListLit(node.span, tuple((OutputRef(node.span, target, "output", (c,)), node.span) for c in columns))
+    return UNKNOWN
+
+
+def _configure(lw: "Lowerer", task: TaskDef, kwargs: Kwargs) -> Any:
+    params = dict(task.params)
+    resources = dict(task.resources)
+    for key, target in (("params", params), ("resources", resources)):
+        if key not in kwargs:
+            continue
+        value, span = kwargs[key]
+        if not expect(lw, "configure", key, value, span, (DictLit,), "a dict {name: value}"):
+            continue
+        for k, kspan, v, vspan in value.entries:
+            if not expect(lw, "configure", f"a {key} key", k, kspan, (str,), "a string"):
+                continue
+            target[k] = (v, kspan if key == "params" else vspan)
+    return lw.configured(task, params=params, resources=resources)
+
+
+def _set_input(lw: "Lowerer", target: Any, node: ast.Call, args: Args, kwargs: Kwargs) -> Any:
+    positional = []
+    for value, span in args:
+        ref = as_ref(lw, value, span)
+        if ref is None:
+            return UNKNOWN
+        positional.append(ref)
+    named: dict[str, OutputRef] = {}
+    spans: dict[str, Span] = {}
+    for key, (value, span) in kwargs.items():
+        ref = as_ref(lw, value, span)
+        if ref is None:
+            return UNKNOWN
+        named[key], spans[key] = ref, span
+    for i, (_, span) in enumerate(args):
+        spans[f"#{i}"] = span
+    return TaskUse(node.span, target, tuple(positional), named, spans)
+
+
+# Late import for type hints only.
+_ = PipelineDef

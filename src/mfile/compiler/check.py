@@ -1,0 +1,130 @@
+"""``mfile check``: every check the compiler makes, over files and directories.
+
+One process checks any number of files with one parser and one item catalogue per item-root
+list (CI lint of a large repository must not start a process per file).
+"""
+
+from __future__ import annotations
+
+import gc
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from mfile.compiler import ir
+from mfile.compiler.build import Typer, build_program
+from mfile.compiler.items import ItemCatalog
+from mfile.compiler.lower import lower
+from mfile.compiler.scope import resolve
+from mfile.diagnostics import Reporter, Severity, Span, UnreadableFile
+from mfile.mfile_grammar.parser import parse
+from mfile.mfile_grammar.source import read_source
+
+SUFFIX = ".mfile"
+
+
+@dataclass
+class CheckResult:
+    reporter: Reporter = field(default_factory=Reporter)
+    sources: dict[str, str] = field(default_factory=dict)
+    files: list[str] = field(default_factory=list)
+    programs: dict[str, ir.Program] = field(default_factory=dict)
+
+    def summary(self) -> str:
+        counts = {s: 0 for s in Severity}
+        for r in self.reporter.reports:
+            counts[r.severity] += 1
+        n = len(self.files)
+        return (
+            f"{n} file{'s' if n != 1 else ''} checked: {counts[Severity.ERROR]} error(s), "
+            f"{counts[Severity.WARNING]} warning(s)"
+        )
+
+
+def item_roots_for(file: Path, roots: list[Path]) -> list[Path]:
+    """``--items`` roots, then an ``items/`` directory beside the M-File (if there is one)."""
+    beside = file.parent / "items"
+    return [*roots, beside] if beside.is_dir() and beside not in roots else list(roots)
+
+
+class Checker:
+    """Reusable across files: caches item catalogues per root list."""
+
+    def __init__(self, roots: list[Path]) -> None:
+        self.roots = roots
+        self.catalogs: dict[tuple[Path, ...], ItemCatalog] = {}
+
+    def catalog(self, file: Path) -> ItemCatalog:
+        key = tuple(item_roots_for(file, self.roots))
+        if key not in self.catalogs:
+            self.catalogs[key] = ItemCatalog(list(key))
+        return self.catalogs[key]
+
+    def check_text(self, text: str, file: Path, reporter: Reporter) -> ir.Program | None:
+        name = str(file)
+        module = parse(text, name, reporter)
+        if module is None:
+            return None
+        resolve(module, reporter)
+        lowerer_out = None
+        catalog = self.catalog(file)
+        typer = Typer(reporter)
+        # The lowering keeps a typer for get_output_reference(); build reuses its cache.
+        from mfile.compiler.lower import Lowerer
+
+        lowerer = Lowerer(catalog, reporter)
+        lowerer.typer = typer  # type: ignore[attr-defined]
+        lowerer_out = lowerer.run(module)
+        return build_program(lowerer_out, name, text, reporter, typer)
+
+    def check_file(self, file: Path, result: CheckResult) -> None:
+        name = str(file)
+        result.files.append(name)
+        text = read_source(file, result.reporter)
+        if text is None:
+            return
+        result.sources[name] = text
+        program = self.check_text(text, file, result.reporter)
+        if program is not None:
+            result.programs[name] = program
+
+
+def expand(paths: list[Path], reporter: Reporter) -> list[Path]:
+    """Files as given; directories searched recursively for ``*.mfile`` (sorted)."""
+    found: list[Path] = []
+    for path in paths:
+        if path.is_dir():
+            files = sorted(p for p in path.rglob(f"*{SUFFIX}") if p.is_file())
+            if not files:
+                reporter.report(
+                    UnreadableFile, Span.whole_file(str(path)), path=str(path), reason=f"no {SUFFIX} files in this directory"
+                )
+            found.extend(files)
+        else:
+            found.append(path)
+    return found
+
+
+def check_paths(paths: list[Path], roots: list[Path]) -> CheckResult:
+    result = CheckResult()
+    checker = Checker(roots)
+    for file in expand(paths, result.reporter):
+        check_file_guarded(checker, file, result)
+    return result
+
+
+def check_file_guarded(checker: Checker, file: Path, result: CheckResult) -> None:
+    # Parsing allocates many small objects; pausing the collector keeps it linear.
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        checker.check_file(file, result)
+    finally:
+        if enabled:
+            gc.enable()
+
+
+def check_source(text: str, file: str = "<string>", roots: list[Path] | None = None) -> Reporter:
+    """Check M-File text (tests and benchmarks); returns the reporter."""
+    reporter = Reporter()
+    Checker(roots or []).check_text(text, Path(file), reporter)
+    return reporter

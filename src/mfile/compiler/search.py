@@ -1,0 +1,261 @@
+"""Hyperparameter searches: how a component's steps are wired, the grid, and the IR task.
+
+Inside ``pipeline_component(a, b, ...)`` a step's input is, in this order of preference:
+fixed by ``set_input_name("x")`` (then it is the search's input ``x``); evaluate's ``model``
+from the nearest trainable step before it; ``input`` chained from the previous step's
+``output``; otherwise a search input named ``input`` or ``<step>_<port>``.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+from typing import TYPE_CHECKING, Any
+
+from mfile.compiler import ir
+from mfile.compiler.calls import input_ports
+from mfile.compiler.names import METRIC_MODES
+from mfile.compiler.types import FLOAT64, VOID, Column, DataType, Model, Tabular
+from mfile.compiler.values import HyperParameterDef, SearchDef, TaskDef
+from mfile.diagnostics import Diagnostic, Span
+
+if TYPE_CHECKING:
+    from mfile.compiler.pipelines import Member, PipelineBuilder
+
+MAX_GRID_POINTS = 100_000  # docs/security.md: a grid is expanded into plan.json
+
+
+class HyperParameterNotSearched(Diagnostic):
+    code = "E126"
+    message = "param {param!r} of {task} is the hyperparameter {hp!r}, but no HyperParameterSearch runs this task"
+    hint = "put the task in pipeline_component(...) inside a HyperParameterSearch, or give the param a value"
+
+
+class UnusedHyperParameter(Diagnostic):
+    code = "E127"
+    message = "hyperparameter {hp!r} is searched but no step of the component uses it"
+    hint = 'use it in a step: task.configure(params={{"batch_size": {hp}}})'
+
+
+class GridValueType(Diagnostic):
+    code = "E209"
+    message = "value {value!r} for hyperparameter {hp!r} does not fit param {param!r} of step {step!r}: {reason}"
+    hint = "the grid's values must have the metaVariable's type"
+
+
+class GridTooLarge(Diagnostic):
+    code = "E503"
+    message = "the search grid has {size} points, over the limit of {limit}"
+    hint = "search fewer combinations (or split the search); see docs/security.md for the limits"
+
+
+class MetricNotInComponent(Diagnostic):
+    code = "E210"
+    message = "the search metric must be a metric of a step of its component, got {got}"
+    hint = "metric=component.evaluate.metric (an evaluate step), or a trainable step's .stats"
+
+
+class ComponentExternalInput(Diagnostic):
+    code = "E135"
+    message = "step {step!r} of a pipeline component reads {source!r} directly"
+    hint = "inside a component, steps get their inputs from the search: name them with set_input_name(...)"
+
+
+def step_ids(search: SearchDef) -> list[str]:
+    from mfile.compiler.build import auto_id
+
+    ids: list[str] = []
+    for step in search.component.steps:
+        base = step.id or auto_id(step)
+        name, n = base, 1
+        while name in ids:
+            n += 1
+            name = f"{base}_{n}"
+        ids.append(name)
+    return ids
+
+
+def wiring(search: SearchDef) -> dict[tuple[int, str], tuple[str, Any]]:
+    """(step index, port) -> ("search", input name) or ("step", (step index, port))."""
+    steps = search.component.steps
+    ids = step_ids(search)
+    wires: dict[tuple[int, str], tuple[str, Any]] = {}
+    taken: set[str] = set()
+    for i, step in enumerate(steps):
+        ports = input_ports(step, max(len(step.bound_inputs), 1)) or ()
+        data_port = "data" if "data" in ports else (ports[0] if ports else None)
+        for port in ports:
+            if port == "model" and step.mode != "predict":
+                trainer = next((j for j in range(i - 1, -1, -1) if steps[j].kind == "trainable"), None)
+                if trainer is not None:
+                    wires[(i, port)] = ("step", (trainer, "model"))
+                    continue
+            if step.input_name and port == data_port:
+                wires[(i, port)] = ("search", step.input_name)
+                taken.add(step.input_name)
+                continue
+            prev = steps[i - 1] if i else None
+            if port == "input" and prev is not None and prev.kind in ("dataset", "algorithm", "predicted"):
+                wires[(i, port)] = ("step", (i - 1, "output"))
+                continue
+            name = "input" if "input" not in taken and port == "input" else f"{ids[i]}_{port}"
+            taken.add(name)
+            wires[(i, port)] = ("search", name)
+    return wires
+
+
+def component_inputs(search: SearchDef) -> list[str]:
+    names: list[str] = []
+    for kind, target in wiring(search).values():
+        if kind == "search" and target not in names:
+            names.append(target)
+    return names
+
+
+def build_search(
+    builder: "PipelineBuilder",
+    member: "Member",
+    produced: dict[str, tuple[DataType, Span]],
+    sources: dict[str, tuple[str, str | None]],
+) -> tuple[ir.Task, dict[str, DataType]]:
+    from mfile.compiler.build import loc
+    from mfile.compiler.typecheck import check_binding
+    from mfile.compiler.pipelines import _concrete
+
+    search: SearchDef = member.obj
+    typer, reporter = builder.typer, builder.reporter
+    steps = search.component.steps
+    ids = step_ids(search)
+    wires = wiring(search)
+    for step, sid in zip(steps, ids):
+        for port, ref in step.bound_inputs.items():
+            if all(ref.task is not other for other in steps):
+                reporter.report(ComponentExternalInput, step.bound_spans.get(port, step.span), step=sid, source=ref.task.id or "?")
+    step_outputs: list[dict[str, DataType]] = []
+    step_tasks: list[ir.Task] = []
+    search_wanted: dict[str, DataType] = {}
+    for i, (step, sid) in enumerate(zip(steps, ids)):
+        step_produced: dict[str, tuple[DataType, Span]] = {}
+        bindings_src: dict[str, tuple[str, str]] = {}
+        for (index, port), (kind, target) in wires.items():
+            if index != i:
+                continue
+            if kind == "search":
+                step_produced[port] = produced.get(target, (VOID, member.span))
+                bindings_src[port] = (member.id, target)
+            else:
+                j, out_port = target
+                step_produced[port] = (step_outputs[j].get(out_port, VOID), step.span)
+                bindings_src[port] = (ids[j], out_port)
+        wanted, outs = typer.types(step, sid, step_produced)
+        step_outputs.append(outs)
+        bindings = []
+        for port, (datatype, span) in sorted(step_produced.items()):
+            want = wanted.get(port, VOID)
+            check_binding(reporter, f"{member.id}.{sid}", port, datatype, want, span)
+            if bindings_src[port][0] == member.id:
+                search_wanted.setdefault(bindings_src[port][1], want)
+            bindings.append(
+                ir.Binding(port=port, source_task=bindings_src[port][0], source_port=bindings_src[port][1],
+                           type=_concrete(want, datatype))  # fmt: skip
+            )
+        step_tasks.append(
+            ir.Task(
+                id=sid, stage=member.stage, item=step.item.ref if step.item else None,
+                params=typer.params(step) if step.item else {}, resources=typer.resources(step) if step.item else ir.Resources(),
+                inputs=tuple(bindings), outputs=tuple(ir.Port(name=n, type=t) for n, t in outs.items()),
+                loc=loc(step.span),
+            )  # fmt: skip
+        )
+    grid, points = _grid(builder, search, ids)
+    metric_step, metric_port, metric_column = _metric(builder, search, ids)
+    mode = search.mode or METRIC_MODES.get(metric_column, "min")
+    trainer = next((i for i, s in enumerate(steps) if s.kind == "trainable"), None)
+    best_model: DataType = step_outputs[trainer]["model"] if trainer is not None else Model(input=VOID, output=VOID)
+    outs = {"best_model": best_model, "metrics": Tabular(columns=(Column(name=metric_column, type=FLOAT64),))}
+    bindings = []
+    for port, (datatype, span) in sorted(produced.items()):
+        want = search_wanted.get(port, VOID)
+        ref = member.inputs[port][0]
+        bindings.append(
+            ir.Binding(port=port, source_task=sources[port][0], source_port=ref.port, columns=ref.columns,
+                       source_pipeline=sources[port][1], type=_concrete(want, datatype), loc=loc(span))  # fmt: skip
+        )
+    resources = step_tasks[trainer if trainer is not None else 0].resources if step_tasks else ir.Resources()
+    spec = ir.SearchSpec(
+        steps=tuple(step_tasks), hyperparameters=tuple(grid), grid=grid, points=points,
+        metric_step=metric_step, metric_port=metric_port, metric_column=metric_column,
+        mode=mode, throttle=search.max_parallel,
+    )  # fmt: skip
+    task = ir.Task(
+        id=member.id, kind="search", stage=member.stage, resources=resources, inputs=tuple(bindings),
+        outputs=tuple(ir.Port(name=n, type=t) for n, t in outs.items()), search=spec, loc=loc(member.span),
+    )  # fmt: skip
+    return task, outs
+
+
+def _grid(
+    builder: "PipelineBuilder", search: SearchDef, ids: list[str]
+) -> tuple[dict[str, tuple[Any, ...]], tuple[dict[str, dict[str, Any]], ...]]:
+    from mfile.compiler.headers import check_value
+
+    reporter = builder.reporter
+    targets: dict[int, list[tuple[int, str, Span]]] = {}
+    for i, step in enumerate(search.component.steps):
+        for param, (value, span) in step.params.items():
+            if isinstance(value, HyperParameterDef):
+                targets.setdefault(id(value), []).append((i, param, span))
+    in_grid = {id(hp) for hp, _, _ in search.grid.values()}
+    for i, step in enumerate(search.component.steps):
+        for param, (value, span) in step.params.items():
+            if isinstance(value, HyperParameterDef) and id(value) not in in_grid:
+                reporter.report(HyperParameterNotSearched, span, hp=value.id or "?", param=param, task=f"step {ids[i]!r}")
+    grid: dict[str, tuple[Any, ...]] = {}
+    ok = True
+    for name, (hp, values, span) in search.grid.items():
+        if id(hp) not in targets:
+            reporter.report(UnusedHyperParameter, span, hp=name)
+            ok = False
+            continue
+        for i, param, _ in targets[id(hp)]:
+            step = search.component.steps[i]
+            metas = {m.name: m for m in step.item.header.meta_variables} if step.item else {}
+            meta = metas.get(param)
+            for value in values:
+                reason = check_value(value, meta.type) if meta is not None else None
+                if reason is not None:
+                    reporter.report(GridValueType, span, value=value, hp=name, param=param, step=ids[i], reason=reason)
+                    ok = False
+        grid[name] = values
+    size = math.prod(len(v) for v in grid.values()) if grid else 0
+    if size > MAX_GRID_POINTS:
+        reporter.report(GridTooLarge, search.span, size=f"{size:,}", limit=f"{MAX_GRID_POINTS:,}")
+        return grid, ()
+    if not ok:
+        return grid, ()
+    points = []
+    names = list(grid)
+    hp_of = {name: search.grid[name][0] for name in names}
+    for combo in itertools.product(*(grid[n] for n in names)):
+        point: dict[str, dict[str, Any]] = {}
+        for name, value in zip(names, combo):
+            for i, param, _ in targets[id(hp_of[name])]:
+                point.setdefault(ids[i], {})[param] = value
+        points.append(point)
+    return grid, tuple(points)
+
+
+def _metric(builder: "PipelineBuilder", search: SearchDef, ids: list[str]) -> tuple[str, str, str]:
+    ref = search.metric
+    steps = search.component.steps
+    for i, step in enumerate(steps):
+        if ref is not None and ref.task is step and isinstance(step, TaskDef):
+            if ref.port == "metrics":
+                column = ref.columns[0] if ref.columns else str(step.params.get("metric", ("rmse",))[0])
+                return ids[i], "metrics", column
+            if ref.port == "stats":
+                return ids[i], "stats", ref.columns[0] if ref.columns else "loss"
+    builder.reporter.report(
+        MetricNotInComponent, search.metric_span, got=ref.task.describe() if ref is not None else "nothing"
+    )
+    return (ids[-1] if ids else "?"), "metrics", "rmse"

@@ -1,0 +1,221 @@
+"""The values an M-File computes while lowering: tasks, references, searches, pipelines.
+
+An M-File is evaluated symbolically: ``MantikItem(...)`` makes a :class:`TaskDef`,
+``.configure(...)`` a configured copy, ``.set_input(...)`` a :class:`TaskUse` (a task with
+its inputs, as listed in a pipeline stage), ``x.output`` an :class:`OutputRef`.
+A task's id is the name it is first bound to (assignment or ``reference=``); tasks used
+without a name get one derived from their item.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from mfile.diagnostics import Span
+
+if TYPE_CHECKING:
+    from mfile.compiler.items import ResolvedItem
+
+
+@dataclass(eq=False)
+class TaskDef:
+    """An item (or builtin) used as a task, with its configuration."""
+
+    span: Span
+    item_name: str
+    item: ResolvedItem | None
+    builtin: str | None = None  # "join", "evaluate", ... for builtins
+    params: dict[str, tuple[Any, Span]] = field(default_factory=dict)
+    resources: dict[str, tuple[Any, Span]] = field(default_factory=dict)
+    # Inputs fixed at construction (builtins such as join(inputs=[...])).
+    bound_inputs: dict[str, "OutputRef"] = field(default_factory=dict)
+    bound_spans: dict[str, Span] = field(default_factory=dict)
+    mode: str = "run"  # "predict" for makeMantikItem(...)
+    model_ref: "OutputRef | None" = None
+    input_name: str | None = None  # set_input_name inside a component
+    input_name_span: Span | None = None
+    id: str | None = None
+    id_span: Span | None = None
+
+    @property
+    def kind(self) -> str | None:
+        if self.mode == "predict":
+            return "predicted"
+        return self.item.ref.kind if self.item else None
+
+    def name(self, name: str, span: Span) -> None:
+        """Give the task its id, once: the first name it is bound to wins."""
+        if self.id is None:
+            self.id, self.id_span = name, span
+
+    def describe(self) -> str:
+        return f"task {self.id!r}" if self.id else f"item {self.item_name!r}"
+
+
+@dataclass(eq=False)
+class TaskUse:
+    """A task listed in a stage with its inputs: ``task.set_input(...)``."""
+
+    span: Span
+    task: "TaskDef | SearchDef"
+    positional: tuple["OutputRef", ...] = ()
+    named: dict[str, "OutputRef"] = field(default_factory=dict)
+    arg_spans: dict[str, Span] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, eq=False)
+class OutputRef:
+    """Output ``port`` of ``task`` (optionally some columns of it), where it was written."""
+
+    span: Span
+    task: "TaskDef | SearchDef"
+    port: str
+    columns: tuple[str, ...] | None = None
+    pipeline: "PipelineDef | None" = None  # set when reached through pipeline.stage.task
+
+
+@dataclass(eq=False)
+class PortGroup:
+    """``split.output``: a task with several outputs; ``.train``/``.test`` pick one."""
+
+    span: Span
+    task: TaskDef
+    ports: tuple[str, ...]
+
+
+@dataclass(eq=False)
+class HyperParameterDef:
+    span: Span
+    id: str | None = None
+
+    def name(self, name: str, span: Span) -> None:
+        if self.id is None:
+            self.id = name
+
+
+@dataclass(eq=False)
+class ComponentDef:
+    """``pipeline_component(train, evaluate)``: steps run together per search point."""
+
+    span: Span
+    steps: tuple[TaskDef, ...]
+    id: str | None = None
+
+    def name(self, name: str, span: Span) -> None:
+        if self.id is None:
+            self.id = name
+
+
+@dataclass(eq=False)
+class SearchDef:
+    span: Span
+    component: ComponentDef
+    grid: dict[str, tuple[HyperParameterDef, tuple[Any, ...], Span]]
+    metric: OutputRef | None
+    metric_span: Span
+    mode: str | None
+    max_parallel: int | None
+    id: str | None = None
+    id_span: Span | None = None
+
+    def name(self, name: str, span: Span) -> None:
+        if self.id is None:
+            self.id, self.id_span = name, span
+
+    def describe(self) -> str:
+        return f"search {self.id!r}" if self.id else "hyperparameter search"
+
+    @property
+    def kind(self) -> str:
+        return "search"
+
+
+@dataclass(eq=False)
+class PipelineDef:
+    span: Span
+    stages: tuple[tuple[str, Span, tuple[tuple[Any, Span], ...]], ...]
+    id: str | None = None
+
+    def name(self, name: str, span: Span) -> None:
+        if self.id is None:
+            self.id = name
+
+
+@dataclass(eq=False)
+class StageView:
+    """``pipeline.stage3``: lets ``pipeline.stage3.deploy`` reach a task of that stage."""
+
+    span: Span
+    pipeline: PipelineDef
+    stage: str
+
+
+@dataclass(frozen=True)
+class Namespace:
+    """``dsl`` and ``dsl.builtins``."""
+
+    path: str
+
+
+@dataclass(frozen=True)
+class Builtin:
+    name: str
+
+
+@dataclass(frozen=True)
+class BoundMethod:
+    target: Any
+    name: str
+
+
+class Unknown:
+    """The value of something already reported as an error: silences follow-on errors."""
+
+    _instance: "Unknown | None" = None
+
+    def __new__(cls) -> "Unknown":
+        if cls._instance is None:
+            cls._instance = super().__new__(cls)
+        return cls._instance
+
+
+UNKNOWN = Unknown()
+
+
+def describe(value: Any) -> str:
+    if isinstance(value, (TaskDef, SearchDef)):
+        return value.describe()
+    if isinstance(value, TaskUse):
+        return f"{value.task.describe()} with inputs"
+    if isinstance(value, OutputRef):
+        return f"output {value.port!r} of {value.task.describe()}"
+    if isinstance(value, PortGroup):
+        return f"the outputs of {value.task.describe()}"
+    if isinstance(value, HyperParameterDef):
+        return f"hyperparameter {value.id!r}" if value.id else "a HyperParameter"
+    if isinstance(value, ComponentDef):
+        return f"pipeline component {value.id!r}" if value.id else "a pipeline component"
+    if isinstance(value, PipelineDef):
+        return f"pipeline {value.id!r}" if value.id else "a pipeline"
+    if isinstance(value, StageView):
+        return f"stage {value.stage!r} of pipeline {value.pipeline.id!r}"
+    if isinstance(value, Namespace):
+        return f"namespace {value.path!r}"
+    if isinstance(value, Builtin):
+        return f"builtin {value.name!r}"
+    if isinstance(value, BoundMethod):
+        return f"method {value.name!r}"
+    if value is None:
+        return "None"
+    if isinstance(value, bool):
+        return "a bool"
+    if isinstance(value, (int, float)):
+        return "a number"
+    if isinstance(value, str):
+        return "a string"
+    if isinstance(value, (list, tuple)):
+        return "a list"
+    if isinstance(value, dict):
+        return "a dict"
+    return type(value).__name__
