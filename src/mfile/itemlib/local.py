@@ -1,0 +1,53 @@
+"""Call an item's payload outside the runtime: tests, notebooks, ``mfile/evaluate``.
+
+``load_payload`` imports ``payload.py`` from an item (or model) directory under a module
+name of its own, so two items' payloads never shadow each other.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.util
+import sys
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+BUILTIN_ITEMS = Path(__file__).resolve().parent.parent / "items"
+
+
+def builtin_item_dir(name: str, version: str = "1") -> Path:
+    """Directory of a built-in item: ``builtin_item_dir("netcdf")`` -> ``items/mfile/netcdf/1``."""
+    return BUILTIN_ITEMS / "mfile" / name / version
+
+
+def load_payload(directory: Path | str, filename: str = "payload.py") -> ModuleType:
+    path = Path(directory).resolve() / filename
+    key = "mfile_payload_" + hashlib.sha1(str(path).encode()).hexdigest()[:12]
+    if key in sys.modules:
+        return sys.modules[key]
+    spec = importlib.util.spec_from_file_location(key, path)
+    if spec is None or spec.loader is None:
+        raise ImportError(f"cannot import {path}")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[key] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+def read_header(directory: Path | str) -> dict[str, Any]:
+    import yaml
+
+    return yaml.safe_load((Path(directory) / "MantikHeader").read_text(encoding="utf-8")) or {}
+
+
+def context(item_dir: Path | str, task_id: str = "local", work_dir: Path | str = ".", comm: Any = None) -> Any:
+    """A runtime ``Context`` for calling a payload by hand (rank and size from ``comm`` if given)."""
+    from mfile.runtime.context import Context
+
+    rank, size = (comm.Get_rank(), comm.Get_size()) if comm is not None else (0, 1)
+    work = Path(work_dir)
+    return Context(
+        task_id=task_id, rank=rank, size=size, comm=comm if size > 1 else None,
+        work_dir=work, checkpoint_dir=work / ".checkpoint", header=read_header(item_dir), item_dir=Path(item_dir),
+    )  # fmt: skip

@@ -1,0 +1,20 @@
+"""mfile/mlp: the shared torch trainable (mfile.itemlib.trainable) with an MLP."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from mfile.itemlib import trainable
+
+
+def train(inputs: dict[str, Any], params: dict[str, Any], ctx: Any) -> tuple[Any, Any]:
+    return trainable.train(inputs, params, ctx, arch="mlp")
+
+
+def save(model: Any, directory: Path, params: dict[str, Any], ctx: Any) -> None:
+    trainable.save(model, directory, params, ctx)
+
+
+def predict(directory: Path, inputs: dict[str, Any], params: dict[str, Any], ctx: Any) -> Any:
+    return trainable.predict(directory, inputs, params, ctx)
