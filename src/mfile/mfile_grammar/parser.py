@@ -1,0 +1,262 @@
+"""Parse M-File source into the AST: ``parse(source, file, reporter) -> ast.Module | None``.
+
+Pipeline: normalise line endings → pre-scan strings and brackets (scan.py) → lark LALR with
+the indentation post-lexer → non-recursive transformer into AST nodes (transform.py), which
+reports refused constructs and goes on. ``None`` comes back only after a syntax error (E00x)
+or a limit (E51x) that leaves nothing meaningful to check.
+
+The grammar is loaded once per process. Its compiled tables are cached (``cache=``) in a
+directory only this user can write: lark's default cache is a pickle in the shared /tmp,
+which another user of a login node could plant.
+"""
+
+from __future__ import annotations
+
+import gc
+import os
+import sys
+import unicodedata
+from pathlib import Path
+
+import lark
+from lark import Lark, Token
+from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedInput, UnexpectedToken, VisitError
+
+from mfile.diagnostics import Reporter, Span
+from mfile.mfile_grammar import ast, syntax
+from mfile.mfile_grammar.scan import IndentationProblem, MFileIndenter, prescan
+from mfile.mfile_grammar.transform import ToAst
+
+GRAMMAR = Path(__file__).with_name("mfile.lark")
+
+
+def _cache_path() -> str | bool:
+    """A private cache file for the compiled grammar, or False when there is no safe place."""
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    directory = os.path.join(base, "mfile")
+    try:
+        os.makedirs(directory, mode=0o700, exist_ok=True)
+        info = os.stat(directory)
+        if info.st_uid != os.getuid() or info.st_mode & 0o022:
+            return False
+    except (OSError, AttributeError):  # read-only home, or no getuid (Windows)
+        return False
+    version = f"lark{lark.__version__}-py{sys.version_info[0]}{sys.version_info[1]}"
+    return os.path.join(directory, f"grammar-{version}.cache")
+
+
+def _load() -> Lark:
+    options = dict(
+        parser="lalr",
+        start="file_input",
+        postlex=MFileIndenter(),
+        propagate_positions=True,
+        maybe_placeholders=False,
+    )
+    try:
+        return Lark(GRAMMAR.read_text(encoding="utf-8"), cache=_cache_path(), **options)
+    except Exception:  # a corrupt or foreign cache file: build without it
+        return Lark(GRAMMAR.read_text(encoding="utf-8"), **options)
+
+
+_PARSER = _load()
+_INDENTER: MFileIndenter = _PARSER.options.postlex
+
+_OPENERS = {"LPAR", "LSQB", "LBRACE"}
+_EXPR_START = {"NAME", "NUMBER", "STRING"}
+_VALUE_END = {"NAME", "NUMBER", "STRING", "RPAR", "RSQB", "RBRACE", "NONE", "TRUE", "FALSE"}
+_CHAR_HINTS = {
+    "\u201c": 'use a straight double quote "', "\u201d": 'use a straight double quote "',
+    "\u2018": "use a straight single quote '", "\u2019": "use a straight single quote '",
+    "\u2013": "use '-'", "\u2014": "use '-'", "\u2212": "use '-'",
+    "\u00a0": "replace it with a space", "\u200b": "delete it (it is invisible)",
+    "\ufeff": "delete it (it is invisible)", "\\": "a backslash continues a line only at its end",
+    "$": "M-Files have no variables with '$'; write the value or use a name",
+    "?": "remove it", "!": "comparisons are not allowed in M-Files",
+    "`": "use quotes for strings",
+}
+
+
+def parse(source: str, file: str, reporter: Reporter) -> ast.Module | None:
+    """The AST of ``source``; problems go to ``reporter``. Never raises on bad input."""
+    text = source.replace("\r\n", "\n").replace("\r", "\n")
+    problem = prescan(text)
+    if problem is not None:
+        span = Span(file, problem.line, problem.column, problem.line, problem.column + problem.width)
+        reporter.report(problem.kind, span, **problem.args)
+        return None
+    if _leading_indent(text, file, reporter):
+        return None
+    # Trailing blank lines with spaces would end in an INDENT; a final newline is required.
+    body = text.rstrip(" \t\f\n") + "\n"
+    enabled = gc.isenabled()
+    gc.disable()  # lark allocates many small objects; collections make parsing superlinear
+    try:
+        try:
+            tree = _PARSER.parse(body)
+        except UnexpectedInput as exc:
+            _report_parse_error(exc, body, file, reporter)
+            return None
+        except IndentationProblem as exc:
+            span = Span(file, exc.line, exc.column, exc.line, exc.column + 1)
+            reporter.report(exc.kind, span, **exc.args_)
+            return None
+        builder = ToAst(file)
+        try:
+            statements = builder.transform(tree)
+        except VisitError as exc:  # only our own bugs get here: show the real exception
+            raise exc.orig_exc from None
+    finally:
+        if enabled:
+            gc.enable()
+    builder.report_into(reporter)
+    return _module(statements, text, file)
+
+
+def _module(statements: list, text: str, file: str) -> ast.Module:
+    lines = text.split("\n")
+    end = Span(file, 1, 1, len(lines), len(lines[-1]) + 1)
+    docstring = None
+    if statements:
+        first = statements[0]
+        if (
+            isinstance(first, ast.ExprStmt)
+            and isinstance(first.value, ast.Constant)
+            and isinstance(first.value.value, str)
+        ):
+            docstring = first.value
+            statements = statements[1:]
+    return ast.Module(end, tuple(statements), docstring)
+
+
+def _leading_indent(text: str, file: str, reporter: Reporter) -> bool:
+    """The first line is indented (no NEWLINE token precedes it, so lark would not notice)."""
+    first_line = text.split("\n", 1)[0]
+    stripped = first_line.lstrip(" \t\f")
+    if not stripped or stripped[0] == "#" or stripped[0] == "\\":
+        return False
+    indent = first_line[: len(first_line) - len(stripped)].rsplit("\f", 1)[-1]
+    if not indent:
+        return False
+    column = len(first_line) - len(stripped) + 1
+    reporter.report(syntax.BadIndentation, Span(file, 1, 1, 1, column), detail="unexpected indent")
+    return True
+
+
+# --------------------------------------------------------------------------- error messages
+
+
+def _describe(tok: Token | None) -> str:
+    if tok is None:
+        return "start of file"
+    kind, value = tok.type, str(tok)
+    if kind == "$END":
+        return "end of file"
+    if kind == "_NEWLINE":
+        return "end of line"
+    if kind in ("_INDENT", "_DEDENT"):
+        return "indentation"
+    if kind == "NAME":
+        return f"name {_short(value)!r}"
+    if kind == "NUMBER":
+        return f"number {_short(value)}"
+    if kind == "STRING":
+        return "string"
+    if value.isalpha():
+        return f"keyword '{value}'"
+    return f"'{value}'"
+
+
+def _short(value: str, limit: int = 40) -> str:
+    return value if len(value) <= limit else value[:limit] + "..."
+
+
+def _terminal_text(name: str) -> str:
+    if name in ("NAME",):
+        return "a name"
+    if name == "NUMBER":
+        return "a number"
+    if name == "STRING":
+        return "a string"
+    if name in ("_NEWLINE", "$END"):
+        return "end of line"
+    if name in ("_INDENT", "_DEDENT"):
+        return "an indented block"
+    try:
+        pattern = _PARSER.get_terminal(name).pattern
+    except KeyError:
+        return name
+    if pattern.type == "str":
+        return f"'{pattern.value}'"
+    return name.lower()
+
+
+def _expected(names: set[str]) -> str:
+    if _EXPR_START <= names:
+        rest = sorted(n for n in names if n in ("RPAR", "RSQB", "RBRACE", "_NEWLINE"))
+        return " or ".join(["an expression"] + [_terminal_text(n) for n in rest])
+    texts = sorted({_terminal_text(n) for n in names})
+    if len(texts) > 6:
+        return ""
+    return " or ".join(texts)
+
+
+def _report_parse_error(exc: UnexpectedInput, body: str, file: str, reporter: Reporter) -> None:
+    if isinstance(exc, UnexpectedCharacters):
+        char = body[exc.pos_in_stream] if exc.pos_in_stream < len(body) else ""
+        span = Span(file, exc.line, exc.column, exc.line, exc.column + 1)
+        name = unicodedata.name(char, f"U+{ord(char):04X}") if char else "end of file"
+        hint = _CHAR_HINTS.get(char)
+        if char.isprintable() and not char.isspace():
+            shown = repr(char)
+        else:
+            shown = f"U+{ord(char):04X}" if char else "''"
+        reporter.report(syntax.InvalidCharacter, span, char=shown, name=name.lower(),
+                        **({"hint": hint} if hint else {}))
+        return
+    tok = getattr(exc, "token", None)
+    previous = _INDENTER.previous if isinstance(exc, UnexpectedToken) else _INDENTER.last
+    expected = set(getattr(exc, "accepts", None) or getattr(exc, "expected", None) or ())
+    if tok is None or isinstance(exc, UnexpectedEOF):
+        line, column = _end_position(body)
+        reporter.report(syntax.InvalidSyntax, Span(file, line, column, line, column + 1),
+                        detail="unexpected end of file")
+        return
+    span = Span(file, tok.line or 1, tok.column or 1, tok.end_line or tok.line or 1,
+                max(tok.end_column or 0, (tok.column or 1) + 1))
+    kind = tok.type
+    if kind == "_INDENT":
+        reporter.report(syntax.BadIndentation, span, detail="unexpected indent")
+        return
+    if "_INDENT" in expected:
+        reporter.report(syntax.BadIndentation, span, detail="expected an indented block after ':'",
+                        hint="M-Files have no blocks; see the error for the statement itself")
+        return
+    if kind in ("_NEWLINE", "$END") and _EXPR_START <= expected and previous is not None:
+        if kind == "$END" or previous.type != "_NEWLINE":
+            where = Span(file, previous.line, previous.column, previous.end_line,
+                         previous.end_column)
+            reporter.report(syntax.InvalidSyntax, where,
+                            detail=f"expected an expression after {_describe(previous)}")
+            return
+    detail = f"unexpected {_describe(tok)}"
+    if previous is not None and previous.type in _VALUE_END and (
+        kind in _EXPR_START or kind in _OPENERS and kind != "LPAR"
+    ):
+        detail += f" after {_describe(previous)}"
+        reporter.report(syntax.InvalidSyntax, span, detail=detail,
+                        hint="is a ',' or an operator missing between them?")
+        return
+    wanted = _expected(expected)
+    if wanted:
+        detail += f"; expected {wanted}"
+    hint = None
+    if str(tok).isalpha() and kind != "NAME":
+        hint = f"'{tok}' is a reserved word and cannot be used as a name"
+    reporter.report(syntax.InvalidSyntax, span, detail=detail, **({"hint": hint} if hint else {}))
+
+
+def _end_position(body: str) -> tuple[int, int]:
+    stripped = body.rstrip("\n")
+    line = stripped.count("\n") + 1
+    return line, len(stripped) - stripped.rfind("\n")
