@@ -65,13 +65,13 @@ class FieldType(Diagnostic):
 
 class UnknownKind(Diagnostic):
     code = "E308"
-    message = "unknown kind {kind!r}"
+    message = "unknown kind {value!r}"
     hint = "kind is one of dataset, algorithm, trainable, deployment (absent means algorithm)"
 
 
 class MantikOnlyKind(Diagnostic):
     code = "E309"
-    message = "kind {kind!r} is a Mantik engine item that mfile does not run"
+    message = "kind {value!r} is a Mantik engine item that mfile does not run"
     hint = "{replacement}"
 
 
@@ -111,7 +111,7 @@ class UnknownTypeField(Diagnostic):
 class KindFieldIgnored(Diagnostic):
     code = "E325"
     severity = Severity.WARNING
-    message = "{field!r} is ignored for kind {kind}"
+    message = "{field!r} is ignored for kind {item_kind}"
     hint = "{suggestion}"
 
 

@@ -67,7 +67,7 @@ from mfile.compiler.header_values import (
 from mfile.compiler.header_yaml import YNode, load_yaml
 from mfile.compiler.ir import Resources
 from mfile.compiler.types import VOID, DataType
-from mfile.diagnostics import Reporter, Span
+from mfile.diagnostics import Reporter, Severity, Span
 
 __all__ = ["Header", "MetaVariable", "ResolvedHeader", "check_value", "load_header", "KNOWN_FIELDS"]
 
@@ -242,6 +242,7 @@ def _input_output(node: YNode | None, reporter: Reporter) -> tuple[DataType, Dat
 
 def load_header(path: Path, reporter: Reporter) -> Header | None:
     """Load and validate the header at ``path``; None if it has errors (all reported)."""
+    before = _errors(reporter)
     loaded = load_yaml(path, reporter)
     if loaded is None:
         return None
@@ -249,14 +250,12 @@ def load_header(path: Path, reporter: Reporter) -> Header | None:
     if root.kind != "map":
         reporter.report(d.HeaderNotMapping, root.span, got=root.type_name)
         return None
-    before = len([r for r in reporter.reports if r.severity.value == "error"])
     _check_top_level(root, reporter)
     strings = {f: _string_field(root, f, reporter) for f in _STRING_FIELDS}
     kind = _kind(root, reporter)
     meta = _meta_variables(root.get("metaVariables"), reporter)
     execution = resources_from_node(root.get("execution"), reporter)
-    errors = len([r for r in reporter.reports if r.severity.value == "error"]) - before
-    if kind is None or meta is None or execution is None or errors:
+    if kind is None or meta is None or execution is None or _errors(reporter) > before:
         return None
     _check_kind_fields(root, kind, reporter)
     header = Header(
@@ -267,9 +266,13 @@ def load_header(path: Path, reporter: Reporter) -> Header | None:
         training_type_node=root.get("trainingType"), stat_type_node=root.get("statType"),
         text=loaded.text,
     )  # fmt: skip
-    if _resolve_types(header, header.defaults(), reporter, warn=True)[0] is None:
+    if _resolve_types(header, header.defaults(), reporter, warn=True)[0] is None or _errors(reporter) > before:
         return None
     return header
+
+
+def _errors(reporter: Reporter) -> int:
+    return sum(1 for r in reporter.reports if r.severity is Severity.ERROR)
 
 
 def _check_top_level(root: YNode, reporter: Reporter) -> None:
@@ -302,10 +305,10 @@ def _kind(root: YNode, reporter: Reporter) -> Kind | None:
     if node.value in KINDS:
         return node.value  # type: ignore[return-value]
     if node.value in MANTIK_KINDS:
-        reporter.report(d.MantikOnlyKind, node.span, kind=node.value, replacement=MANTIK_KINDS[node.value])
+        reporter.report(d.MantikOnlyKind, node.span, value=node.value, replacement=MANTIK_KINDS[node.value])
         return None
     best = did_you_mean(node.value, KINDS)
-    reporter.report(d.UnknownKind, node.span, kind=node.value, **({"hint": f"did you mean {best!r}?"} if best else {}))
+    reporter.report(d.UnknownKind, node.span, value=node.value, **({"hint": f"did you mean {best!r}?"} if best else {}))
     return None
 
 
@@ -320,7 +323,7 @@ def _check_kind_fields(root: YNode, kind: Kind, reporter: Reporter) -> None:
             key = root.key_node(name)
             if key is not None:
                 hint = "add kind: trainable if this item is trained" if root.get("kind") is None else "remove it"
-                reporter.report(d.KindFieldIgnored, key.span, field=name, kind=kind, suggestion=hint)
+                reporter.report(d.KindFieldIgnored, key.span, field=name, item_kind=kind, suggestion=hint)
 
 
 def _meta_variables(node: YNode | None, reporter: Reporter) -> tuple[MetaVariable, ...] | None:
