@@ -1,0 +1,218 @@
+"""``mfile submit OUT/P``: queue a compiled run directory on Slurm from Python.
+
+Same chain as ``submit.sh`` (every job at once, ``afterok`` edges, ``--kill-on-invalid-dep``),
+plus: retries of transient sbatch failures with backoff, ``--dry-run``, ``--resume`` (skip
+tasks whose completion record says done), ``--stage S`` (that stage and whatever it needs that
+is not done), a warning when the M-File or a header changed since compile, a lock so two
+submits of one run directory cannot interleave, and ``state/jobs.json`` with the job ids.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import fcntl
+import hashlib
+import json
+import os
+import shlex
+import sys
+import time
+from pathlib import Path
+from typing import Callable, TextIO
+
+from mfile.codegen.jobs import Job, plan_jobs, task_dependencies
+from mfile.codegen.profile import Profile
+from mfile.runtime import manifest
+from mfile.runtime.manifest import Plan
+from mfile.scheduler import Scheduler, SchedulerError, SlurmScheduler
+
+RETRY_DELAYS = (1.0, 2.0, 4.0, 8.0, 16.0)  # seconds between attempts after a transient failure
+LOCK_NAME = "submit.lock"
+
+
+class SubmitError(Exception):
+    """A problem with how submit was called or with the run directory (exit 2)."""
+
+
+def _usage(message: str) -> Exception:
+    try:
+        from mfile.cli import UsageError
+    except ImportError:  # pragma: no cover - the CLI is part of the package
+        return SubmitError(message)
+    return UsageError(message)
+
+
+def is_done(run_dir: Path, task_id: str) -> bool:
+    """A task is done when its completion record exists and says so (runtime/records.py)."""
+    try:
+        record = json.loads(manifest.state_path(run_dir, task_id).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return False
+    return isinstance(record, dict) and record.get("status") == "done"
+
+
+def select_tasks(plan: Plan, run_dir: Path, resume: bool, stage: str | None) -> list[str]:
+    """Task ids to queue, in the pipeline's (topological) order."""
+    pipeline = plan.pipeline
+    order = [t.id for t in pipeline.tasks]
+    if stage is None:
+        wanted = set(order)
+    else:
+        names = [s.name for s in pipeline.stages]
+        if stage not in names:
+            raise _usage(f"no stage {stage!r} in pipeline {pipeline.name!r} (stages: {', '.join(names) or 'none'})")
+        own = set(next(s.tasks for s in pipeline.stages if s.name == stage))
+        deps = task_dependencies(pipeline)
+        wanted, todo = set(own), list(own)
+        while todo:  # what the stage needs, unless it is already done
+            for dep in deps.get(todo.pop(), ()):
+                if dep not in wanted and not is_done(run_dir, dep):
+                    wanted.add(dep)
+                    todo.append(dep)
+        if resume:
+            wanted = {t for t in wanted if not is_done(run_dir, t)}
+        return [t for t in order if t in wanted]
+    if resume:
+        wanted = {t for t in wanted if not is_done(run_dir, t)}
+    return [t for t in order if t in wanted]
+
+
+def changed_inputs(plan: Plan) -> list[str]:
+    """Files the plan was compiled from that are missing or differ on disk now."""
+    problems = []
+    files = [("M-File", plan.source.path, plan.source.sha256)]
+    files += [(f"header of {h.ref}", h.path, h.sha256) for h in plan.headers]
+    for what, path, digest in files:
+        try:
+            now = hashlib.sha256(Path(path).read_bytes()).hexdigest()
+        except OSError:
+            problems.append(f"the {what} ({path}) is gone since compile")
+            continue
+        if now != digest:
+            problems.append(f"the {what} ({path}) changed since compile: recompile to use the new version")
+    return problems
+
+
+def _submit_with_retry(scheduler: Scheduler, job: Job, options: list[str], run_dir: Path,
+                       sleep: Callable[[float], None], err: TextIO) -> str:
+    for attempt, delay in enumerate((*RETRY_DELAYS, None)):
+        try:
+            return scheduler.submit(Path(job.script), options, run_dir)
+        except SchedulerError as exc:
+            if not exc.transient or delay is None:
+                raise
+            err.write(f"mfile: sbatch for {job.name} failed ({exc}); retrying in {delay:g} s\n")
+            sleep(delay)
+    raise AssertionError("unreachable")
+
+
+def _write_jobs(run_dir: Path, rows: list[dict], keep_from_before: set[str]) -> None:
+    path = manifest.jobs_path(run_dir)
+    previous: list[dict] = []
+    try:
+        previous = json.loads(path.read_text(encoding="utf-8")).get("jobs", [])
+    except (OSError, ValueError, AttributeError):
+        previous = []
+    kept = [r for r in previous if isinstance(r, dict) and r.get("task") in keep_from_before]
+    data = {
+        "format": 1,
+        "submitted_by": "mfile submit",
+        "submitted_at": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+        "jobs": kept + rows,
+    }
+    tmp = path.with_suffix(".json.tmp")
+    tmp.write_text(json.dumps(data, indent=2) + "\n", encoding="utf-8")
+    os.replace(tmp, path)
+
+
+def submit_command(
+    run_dir: Path,
+    dry_run: bool,
+    resume: bool,
+    stage: str | None,
+    scheduler: Scheduler | None = None,
+    *,
+    out: TextIO | None = None,
+    err: TextIO | None = None,
+    sleep: Callable[[float], None] = time.sleep,
+) -> int:
+    out, err = out or sys.stdout, err or sys.stderr
+    run_dir = Path(run_dir).resolve()
+    try:
+        plan = manifest.load_plan(manifest.plan_path(run_dir))
+    except OSError:
+        raise _usage(f"{run_dir} is not a run directory (no readable plan.json); run `mfile compile` first") from None
+    except ValueError as exc:
+        raise _usage(f"{manifest.plan_path(run_dir)} is not a valid plan ({str(exc).splitlines()[0]}); recompile") from None
+    profile = Profile.model_validate(plan.extra["slurm"]["profile"])
+    for problem in changed_inputs(plan):
+        err.write(f"mfile: warning: {problem}\n")
+    for other in plan.needs_pipelines:
+        needed = {b.source_task for t in plan.pipeline.tasks for b in t.inputs if b.source_pipeline == other}
+        sibling = manifest.source_run_dir(run_dir, other)
+        missing = sorted(t for t in needed if not is_done(sibling, t))
+        if missing:
+            err.write(f"mfile: warning: pipeline {other!r} has not finished {', '.join(missing)}; "
+                      f"jobs reading them will fail (submit {sibling} first)\n")
+
+    tasks = set(select_tasks(plan, run_dir, resume, stage))
+    jobs = [j for j in plan_jobs(plan, profile) if j.task in tasks]
+    if not jobs:
+        out.write("nothing to submit: every selected task is done\n")
+        return 0
+    if dry_run:
+        out.write("# dry run: @NAME stands for the job id sbatch prints for job NAME\n")
+        for job in jobs:
+            after = [a for a in job.after if any(j.name == a for j in jobs)]
+            options = _options(run_dir, [f"@{a}" for a in after])
+            out.write(shlex.join(["sbatch", "--parsable", *options, job.script]) + "\n")
+        return 0
+
+    scheduler = scheduler or SlurmScheduler()
+    manifest.jobs_path(run_dir).parent.mkdir(parents=True, exist_ok=True)
+    manifest.log_dir(run_dir).mkdir(parents=True, exist_ok=True)
+    lock_path = run_dir / "state" / LOCK_NAME
+    with open(lock_path, "a+", encoding="utf-8") as lock:
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            lock.seek(0)
+            holder = lock.read().strip() or "unknown"
+            raise _usage(f"another `mfile submit` is running on {run_dir} (pid {holder}); "
+                         "wait for it to finish, then use --resume") from None
+        lock.seek(0)
+        lock.truncate()
+        lock.write(f"{os.getpid()}\n")
+        lock.flush()
+        return _submit_jobs(run_dir, plan, jobs, tasks, scheduler, sleep, out, err)
+
+
+def _options(run_dir: Path, after_ids: list[str]) -> list[str]:
+    options = [f"--chdir={run_dir}"]
+    if after_ids:
+        options += [f"--dependency=afterok:{':'.join(after_ids)}", "--kill-on-invalid-dep=yes"]
+    return options
+
+
+def _submit_jobs(run_dir: Path, plan: Plan, jobs: list[Job], tasks: set[str], scheduler: Scheduler,
+                 sleep: Callable[[float], None], out: TextIO, err: TextIO) -> int:
+    ids: dict[str, str] = {}
+    rows: list[dict] = []
+    for job in jobs:
+        # Jobs of tasks not queued now are done: nothing to wait for.
+        after = [ids[a] for a in job.after if a in ids]
+        try:
+            job_id = _submit_with_retry(scheduler, job, _options(run_dir, after), run_dir, sleep, err)
+        except SchedulerError as exc:
+            err.write(f"mfile: error: sbatch refused {job.script}: {exc}\n")
+            if ids:
+                scheduler.cancel(list(ids.values()))
+                err.write(f"mfile: cancelled the {len(ids)} job(s) this submit had queued: {' '.join(ids.values())}\n")
+            return 1
+        ids[job.name] = job_id
+        rows.append({"name": job.name, "task": job.task, "kind": job.kind, "job_id": job_id, "after": after})
+        out.write(f"{job.name}: {job_id}\n")
+        out.flush()
+    keep = {t.id for t in plan.pipeline.tasks} - tasks
+    _write_jobs(run_dir, rows, keep)
+    return 0
