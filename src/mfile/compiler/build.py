@@ -123,7 +123,9 @@ class Typer:
         """(wanted input types, output types) of ``task`` given what its inputs produce."""
         if task.mode == "predict":
             model_type, span = produced.get("model", (VOID, task.span))
-            model = as_model(self.reporter, task_id, "input 'model'", model_type, span) or Model(input=VOID, output=VOID)
+            model = as_model(self.reporter, task_id, "input 'model'", model_type, span)
+            if model is None:
+                return {"model": VOID, "input": VOID}, {"output": VOID}
             return {"model": model, "input": model.input}, {"output": model.output}
         resolved = self.resolve(task)
         if resolved is None or task.item is None:
@@ -147,12 +149,14 @@ class Typer:
         if name == "mfile/evaluate":
             metric = check_metric(self.reporter, task_id, params.get("metric", "rmse"), spans.get("metric", task.span))
             model_type, span = produced.get("model", (VOID, task.span))
-            model = as_model(self.reporter, task_id, "input 'model'", model_type, span) or Model(input=VOID, output=VOID)
-            data, metrics = evaluate_types(model, metric)
-            return {"model": model, "data": data}, {"metrics": metrics}
+            model = as_model(self.reporter, task_id, "input 'model'", model_type, span)
+            data, metrics = evaluate_types(model or Model(input=VOID, output=VOID), metric)
+            return {"model": model or VOID, "data": data}, {"metrics": metrics}
         if kind == "deployment":
             model_type, span = produced.get("model", (VOID, task.span))
-            model = as_model(self.reporter, task_id, "input 'model'", model_type, span) or Model(input=VOID, output=VOID)
+            model = as_model(self.reporter, task_id, "input 'model'", model_type, span)
+            if model is None:  # reported; don't report the same binding again as E201
+                return {"model": VOID}, {"model": Model(input=VOID, output=VOID)}
             return {"model": Model(input=VOID, output=VOID)}, {"model": model}
         if kind == "dataset":
             return {}, {"output": resolved.dataset_type or VOID}

@@ -219,6 +219,15 @@ def _component(lw: "Lowerer", name: str, node: ast.Call, args: Args, kwargs: Kwa
             expect(lw, name, "each step", value, span, (TaskDef,), "a task (an item or a builtin)")
             return UNKNOWN
         steps.append(target)
+    from mfile.compiler.search import ComponentExternalInput
+
+    for step in steps:
+        for port, ref in step.bound_inputs.items():
+            if all(ref.task is not other for other in steps):
+                lw.reporter.report(
+                    ComponentExternalInput, step.bound_spans.get(port, step.span),
+                    step=step.id or step.builtin or step.item_name, source=ref.task.id or "?",
+                )  # fmt: skip
     return ComponentDef(node.span, tuple(steps))
 
 
@@ -235,7 +244,7 @@ def _search(lw: "Lowerer", name: str, node: ast.Call, args: Args, kwargs: Kwargs
     grid_value, grid_span = kwargs["hyperparameters"]
     if not expect(lw, name, "hyperparameters", grid_value, grid_span, (DictLit,), "a dict {name: [values]}"):
         return UNKNOWN
-    grid: dict[str, tuple[HyperParameterDef, tuple[Any, ...], Span]] = {}
+    grid: dict[str, tuple[HyperParameterDef, tuple[Any, ...], Span, tuple[Span, ...]]] = {}
     for key, kspan, values, vspan in grid_value.entries:
         hp = lw.out.env.get(key) if isinstance(key, str) else None
         if not isinstance(hp, HyperParameterDef):
@@ -248,7 +257,7 @@ def _search(lw: "Lowerer", name: str, node: ast.Call, args: Args, kwargs: Kwargs
             continue
         if not expect(lw, name, f"the values of {key!r}", values, vspan, (ListLit,), "a list of values"):
             continue
-        grid[key] = (hp, tuple(v for v, _ in values.items), vspan)
+        grid[key] = (hp, tuple(v for v, _ in values.items), vspan, tuple(s for _, s in values.items))
     metric, mspan = kwargs["metric"]
     metric_ref = as_ref(lw, metric, mspan, "component.evaluate.metric")
     mode = kwargs.get("mode", (None, node.span))
@@ -315,6 +324,7 @@ def _pipeline(lw: "Lowerer", name: str, node: ast.Call, args: Args, kwargs: Kwar
     if not expect(lw, name, "stages", stages_value, span, (DictLit,), 'a dict {"stage": [tasks]}'):
         return UNKNOWN
     stages = []
+    had_errors = False
     for key, kspan, value, vspan in stages_value.entries:
         if not expect(lw, name, "a stage name", key, kspan, (str,), "a string"):
             continue
@@ -325,13 +335,14 @@ def _pipeline(lw: "Lowerer", name: str, node: ast.Call, args: Args, kwargs: Kwar
         kept = []
         for element, espan in elements:
             if element is UNKNOWN:
+                had_errors = True
                 continue
             if isinstance(element, (TaskDef, TaskUse, SearchDef)):
                 kept.append((element, espan))
             else:
                 expect(lw, name, f"an entry of stage {key!r}", element, espan, (TaskDef,), "a task")
         stages.append((key, kspan, tuple(kept)))
-    pipeline = PipelineDef(node.span, tuple(stages))
+    pipeline = PipelineDef(node.span, tuple(stages), had_errors=had_errors)
     lw.out.pipelines.append(pipeline)
     return pipeline
 

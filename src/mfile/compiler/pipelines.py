@@ -94,11 +94,14 @@ class PipelineBuilder:
 
         self.collect()
         if not self.members:
-            self.reporter.report(EmptyPipeline, self.pdef.span, pipeline=self.name)
+            if not self.pdef.had_errors:
+                self.reporter.report(EmptyPipeline, self.pdef.span, pipeline=self.name)
             return None
         for member in self.members:
             self.bind(member)
         order = self.toposort()
+        if order is None:
+            return None  # a cycle: types along it mean nothing
         tasks, edges = [], []
         for member in order:
             task, member_edges = self.typed_task(member)
@@ -210,7 +213,7 @@ class PipelineBuilder:
 
     # ------------------------------------------------------------------ order
 
-    def toposort(self) -> list[Member]:
+    def toposort(self) -> list[Member] | None:
         deps: dict[str, set[str]] = {m.id: set() for m in self.members}
         by_id = {m.id: m for m in self.members}
         for m in self.members:
@@ -230,8 +233,7 @@ class PipelineBuilder:
                 self.reporter.report(
                     Cycle, by_id[cycle[0]].span, pipeline=self.name, cycle=" -> ".join(cycle + [cycle[0]])
                 )
-                order.extend(by_id[t] for t in remaining)
-                break
+                return None
             for t in ready:
                 order.append(by_id[t])
                 done.add(t)

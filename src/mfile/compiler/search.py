@@ -127,10 +127,6 @@ def build_search(
     steps = search.component.steps
     ids = step_ids(search)
     wires = wiring(search)
-    for step, sid in zip(steps, ids):
-        for port, ref in step.bound_inputs.items():
-            if all(ref.task is not other for other in steps):
-                reporter.report(ComponentExternalInput, step.bound_spans.get(port, step.span), step=sid, source=ref.task.id or "?")
     step_outputs: list[dict[str, DataType]] = []
     step_tasks: list[ir.Task] = []
     search_wanted: dict[str, DataType] = {}
@@ -205,14 +201,14 @@ def _grid(
         for param, (value, span) in step.params.items():
             if isinstance(value, HyperParameterDef):
                 targets.setdefault(id(value), []).append((i, param, span))
-    in_grid = {id(hp) for hp, _, _ in search.grid.values()}
+    in_grid = {id(entry[0]) for entry in search.grid.values()}
     for i, step in enumerate(search.component.steps):
         for param, (value, span) in step.params.items():
             if isinstance(value, HyperParameterDef) and id(value) not in in_grid:
                 reporter.report(HyperParameterNotSearched, span, hp=value.id or "?", param=param, task=f"step {ids[i]!r}")
     grid: dict[str, tuple[Any, ...]] = {}
     ok = True
-    for name, (hp, values, span) in search.grid.items():
+    for name, (hp, values, span, value_spans) in search.grid.items():
         if id(hp) not in targets:
             reporter.report(UnusedHyperParameter, span, hp=name)
             ok = False
@@ -221,10 +217,10 @@ def _grid(
             step = search.component.steps[i]
             metas = {m.name: m for m in step.item.header.meta_variables} if step.item else {}
             meta = metas.get(param)
-            for value in values:
+            for value, value_span in zip(values, value_spans):
                 reason = check_value(value, meta.type) if meta is not None else None
                 if reason is not None:
-                    reporter.report(GridValueType, span, value=value, hp=name, param=param, step=ids[i], reason=reason)
+                    reporter.report(GridValueType, value_span, value=value, hp=name, param=param, step=ids[i], reason=reason)
                     ok = False
         grid[name] = values
     size = math.prod(len(v) for v in grid.values()) if grid else 0

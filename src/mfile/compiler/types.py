@@ -215,9 +215,14 @@ def compare(produced: "DataType", wanted: "DataType", path: str = "") -> list[Mi
         if len(produced.shape) != len(wanted.shape):
             return [Mismatch("error", here, str(wanted), str(produced), f"rank {len(produced.shape)} is not {len(wanted.shape)}")]
         found = []
-        for axis, (have, want) in enumerate(zip(produced.shape, wanted.shape)):
-            if have is not None and want is not None and have != want:
-                found.append(Mismatch("error", here, str(wanted), str(produced), f"dimension {axis} is {have}, expected {want}"))
+        axes = [
+            axis
+            for axis, (have, want) in enumerate(zip(produced.shape, wanted.shape))
+            if have is not None and want is not None and have != want
+        ]
+        if axes:
+            which = ", ".join(str(a) for a in axes)
+            found.append(Mismatch("error", here, str(wanted), str(produced), f"shape differs in dimension {which}"))
         found.extend(_compare_scalar(produced.component, wanted.component, here, str(wanted), str(produced)))
         return found
     if isinstance(wanted, Fundamental):

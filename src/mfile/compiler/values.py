@@ -111,7 +111,8 @@ class ComponentDef:
 class SearchDef:
     span: Span
     component: ComponentDef
-    grid: dict[str, tuple[HyperParameterDef, tuple[Any, ...], Span]]
+    # name -> (hyperparameter, values, span of the list, span of each value)
+    grid: dict[str, tuple[HyperParameterDef, tuple[Any, ...], Span, tuple[Span, ...]]]
     metric: OutputRef | None
     metric_span: Span
     mode: str | None
@@ -136,6 +137,7 @@ class PipelineDef:
     span: Span
     stages: tuple[tuple[str, Span, tuple[tuple[Any, Span], ...]], ...]
     id: str | None = None
+    had_errors: bool = False  # some stage entry failed to evaluate (already reported)
 
     def name(self, name: str, span: Span) -> None:
         if self.id is None:
