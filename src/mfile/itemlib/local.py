@@ -16,6 +16,25 @@ from typing import Any
 BUILTIN_ITEMS = Path(__file__).resolve().parent.parent / "items"
 
 
+def sample_file(name: str) -> Path | None:
+    """A file fetched by ``scripts/fetch-sample-data.sh`` (``$MFILE_SAMPLE_DATA``, else
+    ``data/sample`` of the source checkout), or an ``iris-sample-data`` file; None if absent."""
+    import os
+
+    roots = [Path(os.environ["MFILE_SAMPLE_DATA"])] if os.environ.get("MFILE_SAMPLE_DATA") else []
+    roots.append(Path(__file__).resolve().parents[3] / "data" / "sample")
+    try:
+        import iris_sample_data
+
+        roots.append(Path(iris_sample_data.path))
+    except ImportError:
+        pass
+    for root in roots:
+        if (root / name).is_file():
+            return root / name
+    return None
+
+
 def builtin_item_dir(name: str, version: str = "1") -> Path:
     """Directory of a built-in item: ``builtin_item_dir("netcdf")`` -> ``items/mfile/netcdf/1``."""
     return BUILTIN_ITEMS / "mfile" / name / version

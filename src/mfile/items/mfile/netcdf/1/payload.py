@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import warnings
 from typing import Any
 
 import xarray as xr
 
 from mfile.itemlib.data import resolve_paths
 from mfile.itemlib.fields import as_field_column
-from mfile.itemlib.params import ItemError, param
+from mfile.itemlib.params import ItemError, param, param_list
 
 
 def load(params: dict[str, Any], ctx: Any) -> xr.Dataset:
@@ -19,12 +20,28 @@ def load(params: dict[str, Any], ctx: Any) -> xr.Dataset:
     if chunks < 1:
         raise ItemError(f"chunks must be >= 1, got {chunks}")
     open_kw: dict[str, Any] = {"engine": "netcdf4", "chunks": {time_dim: chunks}}
-    if len(files) == 1:
-        ds = xr.open_dataset(files[0], **open_kw)
-    else:
-        # Only the variables along the concatenation dim are concatenated; the rest (grid
-        # description, bounds) are taken from the first file instead of compared file by file.
-        ds = xr.open_mfdataset(files, combine="by_coords", data_vars="minimal", coords="minimal",
-                               compat="override", join="outer", **open_kw)  # fmt: skip
+    with warnings.catch_warnings():
+        # chunks are samples per chunk by design; xarray warns when they cut the files' own
+        # storage chunks, which costs a little read efficiency and nothing else.
+        warnings.filterwarnings("ignore", message="The specified chunks separate", category=UserWarning)
+        ds = _open(files, open_kw)
+    for item in param_list(params, ctx, "select"):
+        dim, _, value = item.partition("=")
+        dim, value = dim.strip(), value.strip()
+        if not value or dim not in ds.dims:
+            raise ItemError(f"select {item!r}: expected dim=value with dim one of {sorted(map(str, ds.dims))}")
+        try:
+            ds = ds.sel({dim: float(value) if dim in ds.coords and ds[dim].dtype.kind in "iuf" else value}, method="nearest")
+        except (KeyError, ValueError, TypeError) as err:
+            raise ItemError(f"select {item!r}: {err}") from None
     ctx.log(f"netcdf: {len(files)} file(s), variable {variable!r}")
     return as_field_column(ds, variable, time_dim, params, ctx, chunks)
+
+
+def _open(files: list[str], open_kw: dict[str, Any]) -> xr.Dataset:
+    if len(files) == 1:
+        return xr.open_dataset(files[0], **open_kw)
+    # Only the variables along the concatenation dim are concatenated; the rest (grid
+    # description, bounds) are taken from the first file instead of compared file by file.
+    return xr.open_mfdataset(files, combine="by_coords", data_vars="minimal", coords="minimal",
+                             compat="override", join="outer", **open_kw)  # fmt: skip
