@@ -150,7 +150,11 @@ class Typer:
             metric = check_metric(self.reporter, task_id, params.get("metric", "rmse"), spans.get("metric", task.span))
             model_type, span = produced.get("model", (VOID, task.span))
             model = as_model(self.reporter, task_id, "input 'model'", model_type, span)
-            data, metrics = evaluate_types(model or Model(input=VOID, output=VOID), metric)
+            data_type, data_span = produced.get("data", (VOID, task.span))
+            labels = [c.strip() for c in str(params.get("label", "") or "").split(",") if c.strip()]
+            data, metrics = evaluate_types(
+                self.reporter, task_id, model or Model(input=VOID, output=VOID), metric, labels, data_type, data_span
+            )
             return {"model": model or VOID, "data": data}, {"metrics": metrics}
         if kind == "deployment":
             model_type, span = produced.get("model", (VOID, task.span))

@@ -180,12 +180,45 @@ def _time_like(datatype: DataType) -> bool:
     return isinstance(datatype, Fundamental) and datatype.name in ("int64", "float64", "string", "uint64")
 
 
-def evaluate_types(model: Model, metric: str) -> tuple[DataType, DataType]:
-    """(what the data input must hold, the metrics output) for ``evaluate`` on ``model``."""
-    data: DataType = VOID
-    if isinstance(model.input, Tabular) and isinstance(model.output, Tabular):
-        data = Tabular(columns=model.input.columns + model.output.columns)
-    return data, Tabular(columns=(Column(name=metric, type=FLOAT64),))
+def evaluate_types(
+    reporter: Reporter,
+    task: str,
+    model: Model,
+    metric: str,
+    labels: list[str],
+    data: DataType,
+    span: Span,
+) -> tuple[DataType, DataType]:
+    """(what the data input must hold, the metrics output) for ``evaluate`` on ``model``.
+
+    The data needs the model's input columns and the label columns: those named by
+    ``label``, else every predicted column the data has (a classifier's ``logits`` are
+    predicted but not labelled).
+    """
+    metrics = Tabular(columns=(Column(name=metric, type=FLOAT64),))
+    if not (isinstance(model.input, Tabular) and isinstance(model.output, Tabular)):
+        return VOID, metrics
+    if labels:
+        label_columns = []
+        for name in labels:
+            col = model.output.column(name)
+            if col is None:
+                reporter.report(
+                    MissingColumn, span, what=f"the model's output (evaluate {task!r})",
+                    column=name, available=", ".join(model.output.names),
+                )  # fmt: skip
+            else:
+                label_columns.append(Column(name=name, type=col))
+    elif isinstance(data, Tabular):
+        label_columns = [c for c in model.output.columns if data.column(c.name) is not None]
+        if not label_columns and model.output.columns:
+            reporter.report(
+                MissingColumn, span, what=f"input 'data' of {task!r}",
+                column=model.output.columns[0].name, available=", ".join(data.names),
+            )  # fmt: skip
+    else:
+        return VOID, metrics
+    return Tabular(columns=model.input.columns + tuple(label_columns)), metrics
 
 
 def check_metric(reporter: Reporter, task: str, metric: Any, span: Span) -> str:

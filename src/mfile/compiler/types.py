@@ -186,6 +186,8 @@ def compare(produced: "DataType", wanted: "DataType", path: str = "") -> list[Mi
     here = path or "value"
     if isinstance(wanted, Fundamental) and wanted.name == "void":
         return []
+    if isinstance(produced, Fundamental) and produced.name == "void":
+        return []  # generic on one side: only the data can tell (checked at run time)
     if isinstance(produced, Nullable) and not isinstance(wanted, Nullable):
         return [Mismatch("error", here, str(wanted), str(produced), "a nullable value cannot feed a non-nullable port")]
     if isinstance(wanted, Nullable):
