@@ -98,10 +98,8 @@ def check(files: tuple[Path, ...], items: tuple[str, ...], fmt: str) -> int:
 
     result = check_paths(list(files), _item_roots(items))
     emit_reports(result.reporter, result.sources, fmt)
-    if fmt == "text" and sys.stdout.isatty() or fmt == "text":
-        summary = result.summary()
-        if summary:
-            click.echo(summary, err=True)
+    if fmt == "text":
+        click.echo(result.summary(), err=True)
     return EXIT_ERRORS if result.reporter.has_errors else EXIT_OK
 
 

@@ -13,7 +13,7 @@ from mfile.diagnostics import Diagnostic, Severity
 
 def did_you_mean(name: str, candidates: "list[str] | set[str] | tuple[str, ...]") -> str:
     """`` (did you mean 'x'?)`` for a close candidate, else the empty string."""
-    close = difflib.get_close_matches(name, sorted(candidates), n=1, cutoff=0.6)
+    close = difflib.get_close_matches(name, sorted(candidates), n=1, cutoff=0.7)
     return f" (did you mean {close[0]!r}?)" if close else ""
 
 
