@@ -55,7 +55,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from mfile.compiler import header_diagnostics as d
-from mfile.compiler.header_execution import resources_from_node
+from mfile.compiler.header_execution import resources_from_mapping, resources_from_node
 from mfile.compiler.header_types import did_you_mean, parse_type, suggestion
 from mfile.compiler.header_values import (
     METAVARIABLE_TYPES,
@@ -69,7 +69,7 @@ from mfile.compiler.ir import Resources
 from mfile.compiler.types import VOID, DataType
 from mfile.diagnostics import Reporter, Severity, Span
 
-__all__ = ["Header", "MetaVariable", "ResolvedHeader", "check_value", "load_header", "KNOWN_FIELDS"]
+__all__ = ["Header", "MetaVariable", "ResolvedHeader", "check_value", "load_header", "resources_from_mapping", "KNOWN_FIELDS"]
 
 Kind = Literal["dataset", "algorithm", "trainable", "deployment"]
 KINDS = ("dataset", "algorithm", "trainable", "deployment")
