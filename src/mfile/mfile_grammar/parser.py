@@ -215,7 +215,9 @@ def _report_parse_error(exc: UnexpectedInput, body: str, file: str, reporter: Re
                         **({"hint": hint} if hint else {}))
         return
     tok = getattr(exc, "token", None)
-    previous = _INDENTER.previous if isinstance(exc, UnexpectedToken) else _INDENTER.last
+    # The contextual lexer raises some errors before the post-lexer sees the bad token.
+    last = _INDENTER.last
+    previous = _INDENTER.previous if last is not None and last is tok else last
     expected = set(getattr(exc, "accepts", None) or getattr(exc, "expected", None) or ())
     if tok is None or isinstance(exc, UnexpectedEOF):
         line, column = _end_position(body)
@@ -253,6 +255,8 @@ def _report_parse_error(exc: UnexpectedInput, body: str, file: str, reporter: Re
     hint = None
     if str(tok).isalpha() and kind != "NAME":
         hint = f"'{tok}' is a reserved word and cannot be used as a name"
+    elif previous is not None and str(previous).isalpha() and previous.type != "NAME":
+        hint = f"'{previous}' is a reserved word; if it is meant as a name, choose another"
     reporter.report(syntax.InvalidSyntax, span, detail=detail, **({"hint": hint} if hint else {}))
 
 

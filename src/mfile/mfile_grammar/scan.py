@@ -92,7 +92,7 @@ def prescan(text: str) -> ScanProblem | None:
             quote = match.group()
             kind = "triple-quoted string" if len(quote) == 3 else "string"
             return ScanProblem(
-                syntax.UnterminatedString, line, col, len(quote), {"kind": kind, "quote": quote}
+                syntax.UnterminatedString, line, col, len(quote), {"what": kind, "quote": quote}
             )
     if stack:
         # The innermost open bracket: the one the user most likely forgot to close.

@@ -80,7 +80,7 @@ class InvalidSyntax(Diagnostic):
 
 class UnterminatedString(Diagnostic):
     code = "E002"
-    message = "unterminated {kind}"
+    message = "unterminated {what}"
     hint = "close the string with {quote} on the same line (triple quotes may span lines)"
 
 
@@ -180,7 +180,7 @@ class ConditionalExpression(Diagnostic):
 class WithStatement(Diagnostic):
     code = "E018"
     message = "'with' statements are not allowed"
-    hint = "resources are set per task with configure(resources={...}); " + _PAYLOAD
+    hint = "resources are set per task with configure(resources={{...}}); " + _PAYLOAD
 
 
 class TryStatement(Diagnostic):
@@ -191,7 +191,7 @@ class TryStatement(Diagnostic):
 
 class Comprehension(Diagnostic):
     code = "E020"
-    message = "{kind} are not allowed"
+    message = "{what} are not allowed"
     hint = "list the elements explicitly"
 
 

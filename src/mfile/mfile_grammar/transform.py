@@ -135,7 +135,7 @@ class ToAst(Transformer_NonRecursive):
     def _kspan(self, meta: Any, keyword: str) -> Span:
         return Span(self.file, meta.line, meta.column, meta.line, meta.column + len(keyword))
 
-    def _reject(self, kind: type, where: Span, cover: Span, **args: Any) -> None:
+    def _reject(self, diagnostic: type, where: Span, cover: Span, **args: Any) -> None:
         """Keep a problem; drop the ones already kept inside ``cover`` (they are nested)."""
         pending = self.pending
         start, end = (cover.line, cover.column), (cover.end_line, cover.end_column)
@@ -145,12 +145,12 @@ class ToAst(Transformer_NonRecursive):
             if self.dropped is None:
                 self.dropped = where
             return
-        pending.append(((where.line, where.column), where, kind, args))
+        pending.append(((where.line, where.column), where, diagnostic, args))
 
-    def _rejected(self, kind: type, meta: Any, construct: str, where: Span | None = None,
+    def _rejected(self, diagnostic: type, meta: Any, construct: str, where: Span | None = None,
                  **args: Any) -> ast.Rejected:
         span = self._span(meta)
-        self._reject(kind, where or span, span, **args)
+        self._reject(diagnostic, where or span, span, **args)
         return ast.Rejected(span, construct)
 
     # ------------------------------------------------------------------ module and statements
@@ -299,7 +299,7 @@ class ToAst(Transformer_NonRecursive):
         except (SyntaxError, ValueError) as exc:
             span = self._tspan(tok)
             reason = getattr(exc, "msg", None) or str(exc)
-            self._reject(syntax.InvalidEscape, span, span, reason=reason.split(" (")[0])
+            self._reject(syntax.InvalidEscape, span, span, reason=reason.rsplit(": ", 1)[-1])
             return None
 
     def const_none(self, meta: Any, children: list) -> ast.Constant:
@@ -341,7 +341,7 @@ class ToAst(Transformer_NonRecursive):
         return self._rejected(syntax.Starred, meta, "unpacking", star=str(children[0]))
 
     def _comprehension(self, meta: Any, children: list, data: str) -> ast.Rejected:
-        return self._rejected(syntax.Comprehension, meta, "comprehension", kind=_COMPREHENSIONS[data])
+        return self._rejected(syntax.Comprehension, meta, "comprehension", what=_COMPREHENSIONS[data])
 
     def listcomp(self, meta: Any, children: list) -> ast.Rejected:
         return self._comprehension(meta, children, "listcomp")
@@ -444,7 +444,8 @@ class ToAst(Transformer_NonRecursive):
         return self._rejected(syntax.Walrus, meta, "assignment expression")
 
     def await_expr(self, meta: Any, children: list) -> ast.Rejected:
-        return self._operator(syntax.Async, meta, children[0], "await")
+        return self._rejected(syntax.Async, meta, "await", where=self._tspan(children[0]),
+                              keyword="await")
 
     def yield_expr(self, meta: Any, children: list) -> ast.Rejected:
         return self._rejected(syntax.Yield, meta, "yield", where=self._kspan(meta, "yield"))
