@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from mfile.diagnostics import Diagnostic, Severity
 
-_LIMITS = "headers are limited to 1 MiB, 100,000 nodes and 100 levels of nesting (docs/security.md)"
+_LIMITS = "a MantikHeader may be at most 1 MiB, 100,000 YAML nodes (aliases counted expanded) and 100 levels deep"
 
 
 # ----------------------------------------------------------------- reading the file (E300-E306)

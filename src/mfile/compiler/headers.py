@@ -143,7 +143,11 @@ class Header:
         return {mv.name: mv.value for mv in self.meta_variables}
 
     def resolve(self, overrides: dict[str, tuple[Any, Span]], reporter: Reporter, at: Span) -> ResolvedHeader | None:
-        """Types of the item's ports with ``overrides`` (param -> (value, M-File span)) applied."""
+        """Types of the item's ports with ``overrides`` (param -> (value, M-File span)) applied.
+
+        Problems with a param are reported at its span; ``at`` (the task in the M-File) is
+        where a type error that no single param explains is reported.
+        """
         item = self.display_name
         params = self.defaults()
         ok = True
@@ -174,12 +178,13 @@ class Header:
             if report.severity.value != "error":
                 continue  # warnings were reported when the header was loaded
             var = used.get(report.span)
+            where = f"{report.span.file}:{report.span.line}:{report.span.column}"
             if var in overrides:
                 value, span = overrides[var]
-                where = f"{report.span.file}:{report.span.line}:{report.span.column}"
                 reporter.report(d.ParamBreaksType, span, name=var, value=value, reason=report.message, where=where)
-            else:
-                reporter.reports.append(report)
+            else:  # not traceable to one param (the defaults load fine): point at the configure call
+                names = ", ".join(overrides) or "(none)"
+                reporter.report(d.ParamBreaksType, at, name=names, value="...", reason=report.message, where=where)
         return None if scratch.has_errors else result
 
 
