@@ -143,15 +143,6 @@ def as_ref(lw: "Lowerer", value: Any, span: Span, example: str = "task.output") 
     return None
 
 
-def ref_list(lw: "Lowerer", value: Any, span: Span) -> list[tuple[OutputRef, Span]] | None:
-    """``[a.output, b]`` or a single reference."""
-    items = value.items if isinstance(value, ListLit) else [(value, span)]
-    refs = [(as_ref(lw, v, s), s) for v, s in items]
-    if any(r is None for r, _ in refs):
-        return None
-    return refs  # type: ignore[return-value]
-
-
 def params_of(lw: "Lowerer", func: str, kwargs: Kwargs, keys: tuple[str, ...]) -> dict[str, tuple[Any, Span]]:
     """Builtin keyword arguments that become item params (constants only)."""
     out: dict[str, tuple[Any, Span]] = {}
@@ -289,12 +280,14 @@ def _save_model(lw: "Lowerer", name: str, node: ast.Call, args: Args, kwargs: Kw
 
 
 def _with_inputs(lw: "Lowerer", name: str, node: ast.Call, kwargs: Kwargs, key: str, params: tuple[str, ...]) -> Any:
-    refs = ref_list(lw, *kwargs[key])
+    value, span = kwargs[key]
+    items = value.items if isinstance(value, ListLit) else [(value, span)]
+    found = [(as_ref(lw, v, s), s) for v, s in items]
+    refs = [(r, s) for r, s in found if r is not None]
     task = _builtin_item(lw, name, node)
     task.params.update(params_of(lw, name, kwargs, params))
-    if refs is None:
-        return UNKNOWN
-    if name != "join" and len(refs) != 1:
+    task.incomplete = len(refs) < len(found)
+    if name != "join" and len(refs) != 1 and not task.incomplete:
         lw.reporter.report(
             WrongArgumentType, kwargs[key][1], func=name, argument=key,
             expected="one output reference", got=f"{len(refs)} references",
@@ -420,22 +413,26 @@ def _configure(lw: "Lowerer", task: TaskDef, kwargs: Kwargs) -> Any:
 
 
 def _set_input(lw: "Lowerer", target: Any, node: ast.Call, args: Args, kwargs: Kwargs) -> Any:
+    # A failed argument is left out but the task stays in its stage, so one mistake upstream
+    # does not turn into "not in pipeline" errors downstream.
+    incomplete = False
     positional = []
+    spans: dict[str, Span] = {}
     for value, span in args:
         ref = as_ref(lw, value, span)
         if ref is None:
-            return UNKNOWN
+            incomplete = True
+            continue
+        spans[f"#{len(positional)}"] = span
         positional.append(ref)
     named: dict[str, OutputRef] = {}
-    spans: dict[str, Span] = {}
     for key, (value, span) in kwargs.items():
         ref = as_ref(lw, value, span)
         if ref is None:
-            return UNKNOWN
+            incomplete = True
+            continue
         named[key], spans[key] = ref, span
-    for i, (_, span) in enumerate(args):
-        spans[f"#{i}"] = span
-    return TaskUse(node.span, target, tuple(positional), named, spans)
+    return TaskUse(node.span, target, tuple(positional), named, spans, incomplete)
 
 
 # Late import for type hints only.

@@ -161,6 +161,8 @@ class PipelineBuilder:
                 inputs[port] = (ref, obj.bound_spans.get(port, member.span))
             if obj.mode == "predict" and obj.model_ref is not None:
                 inputs["model"] = (obj.model_ref, obj.model_ref.span)
+        if isinstance(obj, SearchDef) and any(s.item is None and s.mode != "predict" for s in obj.component.steps):
+            return  # a step's item did not resolve (reported): its ports are unknown
         count = max(len(obj.bound_inputs) if isinstance(obj, TaskDef) else 0, 1)
         ports = self.ports_of(member, count)
         if ports is None:
@@ -185,8 +187,9 @@ class PipelineBuilder:
                     )  # fmt: skip
                     continue
                 inputs[port] = (ref, use.arg_spans.get(port, use.span))
+        incomplete = (use is not None and use.incomplete) or getattr(obj, "incomplete", False)
         for port in ports:
-            if port not in inputs:
+            if port not in inputs and not incomplete:
                 hint = f"{member.id}.set_input({port}=other.output)" if len(ports) > 1 else (
                     f"list it as {member.id}.set_input(other.output)"
                 )  # fmt: skip

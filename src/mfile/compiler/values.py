@@ -33,6 +33,7 @@ class TaskDef:
     bound_spans: dict[str, Span] = field(default_factory=dict)
     mode: str = "run"  # "predict" for makeMantikItem(...)
     model_ref: "OutputRef | None" = None
+    incomplete: bool = False  # a bound input failed to evaluate (already reported)
     input_name: str | None = None  # set_input_name inside a component
     input_name_span: Span | None = None
     id: str | None = None
@@ -62,6 +63,7 @@ class TaskUse:
     positional: tuple["OutputRef", ...] = ()
     named: dict[str, "OutputRef"] = field(default_factory=dict)
     arg_spans: dict[str, Span] = field(default_factory=dict)
+    incomplete: bool = False  # an argument failed (reported): don't report its port as unconnected
 
 
 @dataclass(frozen=True, eq=False)
