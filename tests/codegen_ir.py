@@ -44,7 +44,8 @@ def bind(port: str, source: str, source_port: str = "output", datatype: Any = IM
 
 def task(task_id: str, stage: str, ref: ir.ItemRef | None, line: int, *, inputs=(), outputs=(), params=None,
          kind: str = "item", search: ir.SearchSpec | None = None, **resources: Any) -> ir.Task:
-    origin = {name: loc(line, 30, 8) for name in resources if name != "origin"}
+    # Each field written at its own column, so tests can tell which one a diagnostic points at.
+    origin = {name: loc(line, 30 + 10 * i, 8) for i, name in enumerate(sorted(resources))}
     return ir.Task(
         id=task_id, kind=kind, stage=stage, item=ref, params=params or {},  # type: ignore[arg-type]
         resources=ir.Resources(**resources, origin=origin), inputs=tuple(inputs),

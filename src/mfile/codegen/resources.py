@@ -256,6 +256,8 @@ def resolve(task: Task, profile: Profile, reporter: Reporter, fallback: Span) ->
     if req.gpus is not None and req.gpus < 0:
         reporter.report(InvalidResourceValue, at("gpus"), task=task.id, field="gpus", value=req.gpus, reason="must not be negative")
         ok = False
+    if not ok:  # the counts below divide by these
+        return None
     gpus = req.gpus or 0
 
     partition_name = req.partition or (profile.gpu_partition if gpus else profile.cpu_partition)

@@ -1,0 +1,220 @@
+"""Run generated job scripts with bash, for real, with Slurm's and Apptainer's commands replaced
+by small shims on PATH and the runtime replaced by a probe that records what it was given.
+
+This proves what the scripts do (not what they look like): hostile parameters reach the
+task unchanged through plan.json and execute nothing; DDP ranks get their environment through
+srun and Apptainer; an array element gets its index; a USR1 before the time limit leads to a
+checkpoint exit (75) and ``scontrol requeue``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from codegen_ir import HEADERS, SOURCE_INFO, era5_program, mnist_program
+from mfile.codegen.jobs import build_plan, plan_jobs
+from mfile.codegen.profile import load_profile
+from mfile.codegen.render import write_run_dir
+from mfile.diagnostics import Reporter
+
+FAKE_RUNTIME = r'''
+import json, os, pathlib, signal, sys, time
+argv = sys.argv[1:]
+assert argv[:2] == ["-m", "mfile.runtime"], argv
+plan_path = pathlib.Path(argv[2])
+plan = json.loads(plan_path.read_text())
+task = next(t for t in plan["pipeline"]["tasks"] if t["id"] == argv[3])
+probe = plan_path.parent / "probe"
+probe.mkdir(exist_ok=True)
+rank = os.environ.get("RANK", "?")
+keys = ("WORLD_SIZE", "LOCAL_RANK", "MASTER_ADDR", "MASTER_PORT", "APPTAINERENV_RANK",
+        "APPTAINERENV_SLURM_ARRAY_TASK_ID", "APPTAINERENV_CUDA_VISIBLE_DEVICES", "SRUN_CPUS_PER_TASK")
+record = {"argv": argv, "params": task["params"], "rank": rank, "env": {k: os.environ.get(k) for k in keys}}
+(probe / f"{argv[3]}.{rank}.json").write_text(json.dumps(record))
+if (probe / "mode").exists() and (probe / "mode").read_text() == "checkpoint":
+    stop = []
+    signal.signal(signal.SIGUSR1, lambda *a: stop.append(1))
+    (probe / "ready").write_text("1")
+    deadline = time.time() + 20
+    while not stop and time.time() < deadline:
+        time.sleep(0.02)
+    sys.exit(75 if stop else 3)
+'''
+
+SHIMS = {
+    "python": '#!/bin/bash\nexec {py} {fake} "$@"\n',
+    "apptainer": """#!/bin/bash
+# apptainer exec [options] IMAGE COMMAND...: record, drop options and image, run COMMAND.
+printf '%s\\n' "$@" >"$PWD/probe/apptainer.$$.args"
+shift
+while [[ $# -gt 0 ]]; do
+    case "$1" in --bind) shift 2 ;; --*) shift ;; *) break ;; esac
+done
+shift
+exec "$@"
+""",
+    "srun": """#!/bin/bash
+# srun [options] COMMAND...: one process per task, numbered like Slurm does.
+printf '%s\\n' "$@" >"$PWD/probe/srun.args"
+while [[ "$1" == --* ]]; do shift; done
+pids=()
+for ((i = 0; i < SLURM_NTASKS; i++)); do
+    SLURM_PROCID=$i SLURM_LOCALID=$((i % 4)) "$@" &
+    pids+=($!)
+done
+rc=0
+for p in "${pids[@]}"; do wait "$p" || rc=$?; done
+exit $rc
+""",
+    "scontrol": """#!/bin/bash
+case "$1 $2" in
+    "show hostnames") printf 'jwb0001\\njwb0002\\n' ;;
+    requeue*) echo "$@" >>"$PWD/probe/scontrol.log" ;;
+    *) exit 1 ;;
+esac
+""",
+}
+
+
+@pytest.fixture
+def shims(tmp_path: Path) -> Path:
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    fake = tmp_path / "fake_runtime.py"
+    fake.write_text(FAKE_RUNTIME)
+    for name, text in SHIMS.items():
+        path = bin_dir / name
+        path.write_text(text.replace("{py}", sys.executable).replace("{fake}", str(fake)))
+        path.chmod(0o755)
+    return bin_dir
+
+
+def _env(bin_dir: Path, **slurm: str) -> dict[str, str]:
+    env = {"PATH": f"{bin_dir}:/usr/bin:/bin", "HOME": str(bin_dir), "PROJECT": str(bin_dir.parent / "project"),
+           "SLURM_JOB_ID": "4242", "SLURM_NTASKS": "1", "SLURM_CPUS_PER_TASK": "2",
+           "SLURM_JOB_NODELIST": "jwb[0001-0002]", "CUDA_VISIBLE_DEVICES": "0,1,2,3"}
+    env.update(slurm)
+    return env
+
+
+def _compile(program, pipeline: str, profile_name: str, out: Path, **profile_update):
+    profile = load_profile(profile_name).model_copy(update=profile_update)
+    reporter = Reporter()
+    plan = build_plan(program, pipeline, profile, SOURCE_INFO, HEADERS, reporter)
+    assert plan is not None, [r.message for r in reporter.reports]
+    run_dir = write_run_dir(plan, profile, out)
+    (run_dir / "probe").mkdir()
+    return plan, profile, run_dir
+
+
+def _probe(run_dir: Path, task: str, rank: str = "0") -> dict:
+    return json.loads((run_dir / "probe" / f"{task}.{rank}.json").read_text())
+
+
+def test_hostile_parameters_reach_the_task_unchanged_and_execute_nothing(tmp_path: Path, shims: Path, monkeypatch) -> None:
+    monkeypatch.setenv("BUDGET_ACCOUNTS", "deepacf")
+    marker = tmp_path / "pwned"
+    hostile = {
+        "quote": f"'; touch {marker}-1; '",
+        "subst": f"$(touch {marker}-2)",
+        "backtick": f"`touch {marker}-3`",
+        "double": f'"; touch {marker}-4; "',
+        "newline": f"x\ntouch {marker}-5",
+        "glob": "* ? [a-z] ~ $HOME ${PATH} !! \\",
+    }
+    program = mnist_program(gpus=None)
+    pipe = program.pipelines[0]
+    tasks = tuple(t.model_copy(update={"params": {**t.params, **hostile}}) for t in pipe.tasks)
+    program = program.model_copy(update={"pipelines": (pipe.model_copy(update={"tasks": tasks}),)})
+    # The local profile: no container; the jobs' Python is the shim that starts the probe.
+    plan, profile, run_dir = _compile(program, "mnist", "local", tmp_path / "runs", python=str(shims / "python"))
+    for job in plan_jobs(plan, profile):
+        proc = subprocess.run(["bash", job.script], cwd=run_dir, env=_env(shims), capture_output=True, text=True, timeout=60)
+        assert proc.returncode == 0, proc.stderr
+        got = _probe(run_dir, job.task)
+        assert got["params"] == plan.task(job.task).params
+        for key, value in hostile.items():
+            assert got["params"][key] == value
+    assert json.loads((run_dir / "plan.json").read_text())["pipeline"]["tasks"][0]["params"]["subst"] == hostile["subst"]
+    assert not list(tmp_path.glob("pwned*")), "a parameter was executed by the shell"
+
+
+def test_ddp_ranks_get_their_environment_through_srun_and_apptainer(tmp_path: Path, shims: Path, monkeypatch) -> None:
+    monkeypatch.setenv("BUDGET_ACCOUNTS", "deepacf")
+    _, _, run_dir = _compile(era5_program(), "era5", "juwels-booster", tmp_path / "runs")
+    env = _env(shims, SLURM_NTASKS="8", SLURM_CPUS_PER_TASK="12", SCRATCH=str(tmp_path / "scratch"))
+    proc = subprocess.run(["bash", "jobs/train.sbatch"], cwd=run_dir, env=env, capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    records = [_probe(run_dir, "train", str(r)) for r in range(8)]
+    assert sorted(r["env"]["APPTAINERENV_RANK"] for r in records) == [str(r) for r in range(8)]
+    for r in records:
+        assert r["env"]["WORLD_SIZE"] == "8"
+        assert r["env"]["MASTER_ADDR"] == "jwb0001i"  # first node + the interconnect suffix
+        assert r["env"]["MASTER_PORT"] == str(29500 + 4242 % 1000)
+        assert r["env"]["SRUN_CPUS_PER_TASK"] == "12"
+        assert r["env"]["APPTAINERENV_CUDA_VISIBLE_DEVICES"] == "0,1,2,3"
+    assert (run_dir / "probe" / "srun.args").read_text().splitlines()[:2] == ["--mpi=pspmix", "--cpu-bind=none"]
+    args = next((run_dir / "probe").glob("apptainer.*.args")).read_text().splitlines()
+    assert args[:3] == ["exec", "--cleanenv", "--nv"]
+    binds = [args[i + 1] for i, a in enumerate(args) if a == "--bind"]
+    assert binds == [str(run_dir), "/p/project/items/demo/unet/2.1", str(tmp_path / "project"), str(tmp_path / "scratch")]
+    assert str(tmp_path / "project/mfile/mfile-runtime.sif") in args
+
+
+def test_array_element_reads_its_index_through_apptainer(tmp_path: Path, shims: Path, monkeypatch) -> None:
+    monkeypatch.setenv("BUDGET_ACCOUNTS", "deepacf")
+    _, _, run_dir = _compile(era5_program(), "era5", "juwels-cluster", tmp_path / "runs")
+    env = _env(shims, SLURM_ARRAY_TASK_ID="2", SLURM_ARRAY_JOB_ID="4240")
+    proc = subprocess.run(["bash", "jobs/tune.sbatch"], cwd=run_dir, env=env, capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    got = _probe(run_dir, "tune")
+    assert got["argv"][3:] == ["tune", "--point-from-env"]
+    assert got["env"]["APPTAINERENV_SLURM_ARRAY_TASK_ID"] == "2"
+
+
+def test_usr1_before_the_time_limit_checkpoints_and_requeues(tmp_path: Path, shims: Path, monkeypatch) -> None:
+    monkeypatch.setenv("BUDGET_ACCOUNTS", "deepacf")
+    _, _, run_dir = _compile(mnist_program(), "mnist", "juwels-booster", tmp_path / "runs")
+    (run_dir / "probe" / "mode").write_text("checkpoint")
+    job = subprocess.Popen(["bash", "jobs/train.sbatch"], cwd=run_dir, env=_env(shims), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.time() + 30
+    while not (run_dir / "probe" / "ready").exists():
+        assert time.time() < deadline and job.poll() is None, job.communicate()
+        time.sleep(0.02)
+    os.kill(job.pid, signal.SIGUSR1)  # what --signal=B:USR1@120 does: to the batch shell only
+    _, stderr = job.communicate(timeout=30)
+    assert job.returncode == 0, stderr
+    assert (run_dir / "probe" / "scontrol.log").read_text().split() == ["requeue", "4242"]
+    assert "requeueing job 4242" in stderr
+
+
+def test_checkpoint_exit_without_requeue_fails_the_job(tmp_path: Path, shims: Path, monkeypatch) -> None:
+    monkeypatch.setenv("BUDGET_ACCOUNTS", "deepacf")
+    _, _, run_dir = _compile(mnist_program(gpus=1, requeue=False), "mnist", "juwels-booster", tmp_path / "runs")
+    assert "--requeue" not in (run_dir / "jobs/train.sbatch").read_text()
+    (run_dir / "probe" / "mode").write_text("checkpoint")
+    job = subprocess.Popen(["bash", "jobs/train.sbatch"], cwd=run_dir, env=_env(shims), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.time() + 30
+    while not (run_dir / "probe" / "ready").exists():
+        assert time.time() < deadline and job.poll() is None, job.communicate()
+        time.sleep(0.02)
+    os.kill(job.pid, signal.SIGUSR1)
+    _, stderr = job.communicate(timeout=30)
+    assert job.returncode == 75
+    assert not (run_dir / "probe" / "scontrol.log").exists()
+    assert "mfile submit --resume" in stderr
+
+
+def test_a_job_started_outside_its_run_directory_refuses(tmp_path: Path, monkeypatch) -> None:
+    monkeypatch.setenv("BUDGET_ACCOUNTS", "deepacf")
+    _, _, run_dir = _compile(mnist_program(), "mnist", "juwels-booster", tmp_path / "runs")
+    proc = subprocess.run(["bash", str(run_dir / "jobs/digits.sbatch")], cwd=tmp_path, capture_output=True, text=True)
+    assert proc.returncode == 2 and "run directory" in proc.stderr
