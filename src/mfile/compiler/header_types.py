@@ -235,9 +235,10 @@ class TypeParser:
         return False
 
     def unknown_fields(self, node: YNode, known: tuple[str, ...], what: str) -> None:
+        present = set(node.keys())
         for key, _ in node.items():
             if key.value not in known:
-                best = did_you_mean(key.value, known)
+                best = did_you_mean(key.value, [k for k in known if k not in present])
                 self.reporter.report(
                     UnknownTypeField, key.span, field=key.value, what=what,
                     suggestion=f"did you mean {best!r}?" if best else f"{what} fields: {', '.join(known)}",

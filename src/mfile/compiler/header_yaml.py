@@ -229,7 +229,7 @@ class _Composer:
 
     def check_collection_tag(self, event: Any, kind: str, span: Span) -> None:
         if event.tag not in (None, "!", _COLLECTION_TAGS[kind]):
-            raise self.fail(UnsafeYamlTag, span, tag=event.tag)
+            raise self.fail(UnsafeYamlTag, span, tag=_short_tag(event.tag))
 
     def scalar(self, event: Any, span: Span) -> YNode:
         self.count(1, span)
@@ -243,7 +243,7 @@ class _Composer:
         if tag == f"{_TAG}merge":
             raise self.fail(HeaderYamlError, span, reason="merge keys (<<) are not supported in MantikHeaders")
         if short is None:
-            raise self.fail(UnsafeYamlTag, span, tag=tag)
+            raise self.fail(UnsafeYamlTag, span, tag=_short_tag(tag))
         node = yaml.ScalarNode(tag, event.value)
         if short == "timestamp":
             value: Any = event.value  # dates stay text: JSON-serialisable, and as written
@@ -253,6 +253,10 @@ class _Composer:
             except (ValueError, yaml.YAMLError) as exc:
                 raise self.fail(HeaderYamlError, span, reason=f"{event.value!r} is not a valid !!{short}: {exc}")
         return YNode("scalar", span, value, text=event.value, tag=short)
+
+
+def _short_tag(tag: str) -> str:
+    return "!!" + tag[len(_TAG) :] if tag.startswith(_TAG) else tag
 
 
 def compose(text: str, file: str, reporter: Reporter) -> YNode | None:
@@ -271,6 +275,7 @@ def compose(text: str, file: str, reporter: Reporter) -> YNode | None:
                     raise composer.fail(
                         HeaderYamlError, span_of(file, event.start_mark, event.end_mark),
                         reason="a MantikHeader holds one YAML document; found a second one",
+                        hint="remove this '---' and what follows, or move it to its own item",
                     )  # fmt: skip
                 continue
             root = composer.node(event, events, 0)

@@ -380,7 +380,7 @@ def _meta_variable(entry: YNode, reporter: Reporter) -> MetaVariable | None:
     value = value_node.to_plain()
     why = check_value(value, datatype)
     if why:
-        reporter.report(d.BadMetaVariable, value_node.span, name=name, reason=f"value {value!r} is not a {datatype}: {why}")
+        reporter.report(d.BadMetaVariable, value_node.span, name=name, reason=f"value {value!r} does not match its type {datatype}: {why}")
         return None
     return MetaVariable(
         name=name, type=datatype, value=coerce(value, datatype), fix=bool(fix_node and fix_node.value),
