@@ -1,0 +1,421 @@
+"""Run one item step: resolve and read inputs, call the payload by kind, write outputs.
+
+``run_item_task`` is a whole plan task (skip check, record); ``execute_step`` is shared
+with the grid points of a search (runtime/search.py), whose steps are item tasks too.
+
+Failure classes, so ``__main__`` can choose the exit code and the words:
+``TaskFailure`` (exit 1: the data, an upstream task or the payload), ``Stopped`` (exit 75:
+SIGUSR1 arrived and the payload checkpointed), anything else is our fault (exit 2).
+"""
+
+from __future__ import annotations
+
+import shutil
+import time
+import traceback
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+from mfile.compiler.ir import Binding, Task
+from mfile.compiler.types import Model
+from mfile.runtime import io, manifest, records
+from mfile.runtime.context import Context
+from mfile.runtime.datacheck import DataTypeError, check_dataset, check_model_dir
+from mfile.runtime.models import ModelHandle, PayloadImportError, import_payload, prepare_model_dir
+from mfile.runtime.parallel import World, take_slice
+
+EXIT_OK, EXIT_FAILED, EXIT_FAULT, EXIT_REQUEUE = 0, 1, 2, 75
+
+
+class TaskFailure(Exception):
+    """The task failed for a reason the user can act on; ``str()`` is the one-paragraph cause."""
+
+    def __init__(self, message: str, payload_traceback: str | None = None) -> None:
+        super().__init__(message)
+        self.payload_traceback = payload_traceback
+
+
+class Stopped(Exception):
+    """SIGUSR1: the payload returned early after checkpointing; requeue the job."""
+
+
+@dataclass
+class Input:
+    binding: Binding
+    path: Path
+    digest: str
+
+
+@dataclass
+class Step:
+    task: Task  # an item task (a plan task or a search step)
+    params: dict[str, Any]
+    inputs: list[Input]
+    out_dirs: dict[str, Path]
+    ctx: Context
+    world: World
+    label: str  # "task 'x' (item ns/name:v)" for messages
+    digests: dict[str, str] = field(default_factory=dict)
+
+
+def describe(task: Task, point: int | None = None) -> str:
+    where = f"task {task.id!r}" + (f" (grid point {point})" if point is not None else "")
+    return f"{where} (item {task.item.ref})" if task.item else where
+
+
+def input_from_task(run_dir: Path, b: Binding, label: str) -> Input:
+    """A binding to a plan task's output port, which must be done (its record exists)."""
+    src_run = manifest.source_run_dir(run_dir, b.source_pipeline)
+    record = manifest.state_path(src_run, b.source_task)
+    digest = records.output_digest(record, b.source_port)
+    if digest is None:
+        origin = f"pipeline {b.source_pipeline!r}, " if b.source_pipeline else ""
+        raise TaskFailure(
+            f"{label}: input {b.port!r} reads output {b.source_port!r} of {origin}task "
+            f"{b.source_task!r}, which is not done (no completion record at {record}); run that task first"
+        )
+    return Input(b, manifest.data_dir(src_run, b.source_task, b.source_port), digest)
+
+
+def input_key(inputs: list[Input]) -> dict[str, list[str]]:
+    out: dict[str, list[str]] = {}
+    for i in inputs:
+        cols = ",".join(i.binding.columns) if i.binding.columns else "*"
+        out.setdefault(i.binding.port, []).append(f"{i.binding.source_task}.{i.binding.source_port}[{cols}]:{i.digest}")
+    return out
+
+
+# --------------------------------------------------------------------------- reading
+
+
+def read_inputs(step: Step) -> dict[str, Any]:
+    import xarray as xr
+
+    by_port: dict[str, list[Any]] = {}
+    for inp in step.inputs:
+        b = inp.binding
+        where = f"input {b.port!r} of {step.label}"
+        if not inp.path.exists():
+            raise TaskFailure(f"{where}: {inp.path} does not exist although its task's record does; rerun task {b.source_task!r}")
+        try:
+            kind = io.port_kind(inp.path)
+        except io.PortError as exc:
+            raise TaskFailure(f"{where}: {exc}") from None
+        if kind == "model":
+            value: Any = ModelHandle(inp.path)
+        elif kind == "json":
+            value = io.read_json_port(inp.path)
+            if not isinstance(b.type, Model):
+                value = io.json_to_dataset(value)
+        else:
+            value = io.read_dataset(inp.path)
+        try:
+            if isinstance(b.type, Model):
+                check_model_dir(inp.path, where)
+            elif isinstance(value, xr.Dataset):
+                if b.columns:
+                    missing = [c for c in b.columns if c not in value.data_vars]
+                    if missing:
+                        raise DataTypeError(
+                            f"{where}: column {missing[0]!r} is missing from output {b.source_port!r} of "
+                            f"task {b.source_task!r} (it has: {', '.join(map(str, value.data_vars))})"
+                        )
+                    value = value[list(b.columns)]
+                checked = check_dataset(value, b.type, where)
+                for note in checked.casts:
+                    step.ctx.log(note)
+                value = checked.value
+        except DataTypeError as exc:
+            raise TaskFailure(str(exc)) from None
+        by_port.setdefault(b.port, []).append(value)
+    merged: dict[str, Any] = {}
+    for port, values in by_port.items():
+        if len(values) == 1:
+            merged[port] = values[0]
+        elif all(isinstance(v, xr.Dataset) for v in values):
+            merged[port] = xr.merge(values, compat="override", join="inner")
+        else:
+            raise TaskFailure(f"input {port!r} of {step.label}: several bindings that are not all datasets")
+    return merged
+
+
+def _slice_inputs(step: Step, values: dict[str, Any]) -> dict[str, Any]:
+    import xarray as xr
+
+    w = step.world
+    if step.task.resources.parallel != "data" or w.size == 1:
+        return values
+    return {
+        port: take_slice(v, io.sample_dim(v), w.rank, w.size) if isinstance(v, xr.Dataset) else v
+        for port, v in values.items()
+    }
+
+
+# --------------------------------------------------------------------------- calling
+
+
+def _call(step: Step, module: Any, fn_name: str, *args: Any) -> Any:
+    fn = getattr(module, fn_name, None)
+    if not callable(fn):
+        kind = step.task.item.kind if step.task.item else "?"
+        raise TaskFailure(
+            f"{step.label}: its payload {step.task.item.payload} defines no {fn_name}() function, "
+            f"which a {kind} item{' used for prediction' if step.task.mode == 'predict' else ''} needs "
+            "(see docs/items.md)"
+        )
+    try:
+        return fn(*args)
+    except Exception as exc:
+        raise TaskFailure(
+            f"{step.label} failed in its payload's {fn_name}(): {type(exc).__name__}: {exc}. "
+            "The traceback above is from the item's own code.",
+            payload_traceback=traceback.format_exc(),
+        ) from None
+
+
+def load_module(step: Step) -> Any:
+    item = step.task.item
+    path = Path(item.directory) / item.payload
+    try:
+        return import_payload(path)
+    except PayloadImportError as exc:
+        raise TaskFailure(f"{step.label}: {exc}") from None
+    except Exception as exc:
+        raise TaskFailure(
+            f"{step.label}: importing its payload {path} raised {type(exc).__name__}: {exc}",
+            payload_traceback=traceback.format_exc(),
+        ) from None
+
+
+def execute_step(step: Step) -> dict[str, str]:
+    """Run the step's payload and write its outputs; returns {port: digest} (rank 0)."""
+    task, ctx = step.task, step.ctx
+    item = task.item
+    assert item is not None
+    values = _slice_inputs(step, read_inputs(step))
+    module = load_module(step)
+    tag = ctx.bcast(uuid.uuid4().hex[:12])
+    temps: dict[str, Path] = {}
+    results: dict[str, Any] = {}
+    ctx.log(f"calling {item.ref} ({item.kind}{', predict' if task.mode == 'predict' else ''})")
+    if task.mode == "predict":
+        model = values.pop("model", None)
+        if not isinstance(model, ModelHandle):
+            raise TaskFailure(f"{step.label}: input 'model' must be a trained model directory")
+        params = {**model.params, **step.params}
+        results["output"] = _call(step, module, "predict", model.directory, values, params, ctx)
+    elif item.kind == "dataset":
+        ds = _call(step, module, "load", step.params, ctx)
+        if task.resources.parallel == "data" and step.world.size > 1 and _is_dataset(ds):
+            ds = take_slice(ds, io.sample_dim(ds), step.world.rank, step.world.size)
+        results["output"] = ds
+    elif item.kind == "algorithm":
+        out = _call(step, module, "apply", values, step.params, ctx)
+        results.update(_as_port_dict(step, out, "apply"))
+    elif item.kind == "trainable":
+        out = _call(step, module, "train", values, step.params, ctx)
+        _stop_check(step)
+        if not (isinstance(out, tuple) and len(out) == 2):
+            raise TaskFailure(f"{step.label}: its payload's train() must return (model, stats), got {type(out).__name__}")
+        model_obj, stats = out
+        if "model" in step.out_dirs and ctx.rank == 0:
+            tmp = io.temp_dir_for(step.out_dirs["model"], tag)
+            temps["model"] = tmp
+            prepare_model_dir(
+                tmp, item_dir=Path(item.directory), payload=item.payload, ref=item.ref, kind=item.kind,
+                header_sha256=item.header_sha256, task_id=task.id, params=step.params,
+            )  # fmt: skip
+            _call(step, module, "save", model_obj, tmp, step.params, ctx)
+            if stats is not None:
+                io.write_json_atomic(tmp / "stats.json", _jsonable(stats))
+        ctx.barrier()
+        if "stats" in step.out_dirs:
+            results["stats"] = stats if stats is not None else {}
+    elif item.kind == "deployment":
+        model = values.get("model")
+        if not isinstance(model, ModelHandle):
+            raise TaskFailure(f"{step.label}: input 'model' must be a trained model directory")
+        info = _call(step, module, "deploy", model, step.params, ctx)
+        if ctx.rank == 0 and "model" in step.out_dirs:
+            tmp = step.out_dirs["model"].parent / f".model.tmp-{tag}"
+            shutil.copytree(model.directory, tmp, symlinks=False)
+            io.write_json_atomic(tmp / "deployment.json", _jsonable(info or {}))
+            temps["model"] = tmp
+    _stop_check(step)
+    return _write_outputs(step, results, temps, tag)
+
+
+def _is_dataset(value: Any) -> bool:
+    import xarray as xr
+
+    return isinstance(value, xr.Dataset)
+
+
+def _jsonable(value: Any) -> Any:
+    if _is_dataset(value):
+        return {str(k): v.values.tolist() for k, v in value.data_vars.items()}
+    return value
+
+
+def _as_port_dict(step: Step, out: Any, fn: str) -> dict[str, Any]:
+    ports = list(step.out_dirs)
+    if _is_dataset(out):
+        if len(ports) != 1:
+            raise TaskFailure(
+                f"{step.label}: its payload's {fn}() returned one Dataset but the item has output ports "
+                f"{', '.join(ports)}; return a dict {{port: Dataset}}"
+            )
+        return {ports[0]: out}
+    if isinstance(out, dict):
+        return out
+    raise TaskFailure(f"{step.label}: its payload's {fn}() must return an xarray Dataset or a dict of them, got {type(out).__name__}")
+
+
+def _stop_check(step: Step) -> None:
+    stop = step.ctx.allreduce(1 if step.ctx.stop_requested else 0, "max")
+    if stop:
+        raise Stopped()
+
+
+# --------------------------------------------------------------------------- writing
+
+
+def _write_outputs(step: Step, results: dict[str, Any], temps: dict[str, Path], tag: str) -> dict[str, str]:
+    ctx, w = step.ctx, step.world
+    missing = [p for p in step.out_dirs if p not in results and p not in temps]
+    if missing:
+        raise TaskFailure(
+            f"{step.label}: its payload returned no value for output port {missing[0]!r} "
+            f"(it returned: {', '.join(results) or 'nothing'})"
+        )
+    extra = [p for p in results if p not in step.out_dirs]
+    if extra:
+        ctx.log(f"note: ignoring values for undeclared output ports: {', '.join(extra)}")
+    types = {p.name: p.type for p in step.task.outputs}
+    sample_dims: dict[str, str | None] = {}
+    for port, value in results.items():
+        if port not in step.out_dirs:
+            continue
+        where = f"output {port!r} of {step.label}"
+        if _is_dataset(value):
+            try:
+                checked = check_dataset(value, types[port], where)
+            except DataTypeError as exc:
+                raise TaskFailure(str(exc)) from None
+            for note in checked.casts:
+                ctx.log(note)
+            ds = checked.value
+            dim = io.sample_dim(ds)
+            sharded = step.task.resources.parallel == "data" and w.size > 1 and dim is not None and dim in ds.dims
+            sample_dims[port] = dim
+            if sharded or ctx.rank == 0:
+                tmp = io.temp_dir_for(step.out_dirs[port], tag)
+                io.write_part(ds, tmp, w.rank if sharded else 0)
+                temps[port] = tmp
+        elif isinstance(value, dict):
+            if ctx.rank == 0:
+                tmp = io.temp_dir_for(step.out_dirs[port], tag)
+                io.write_json_atomic(tmp / f"{port}.json", _jsonable(value))
+                temps[port] = tmp
+        else:
+            raise TaskFailure(f"{where}: expected an xarray Dataset or a dict, got {type(value).__name__}")
+    ctx.barrier()
+    digests: dict[str, str] = {}
+    if ctx.rank != 0:
+        return digests
+    for port, final in step.out_dirs.items():
+        tmp = temps[port]
+        if port in sample_dims:
+            io.finish_dataset(tmp, sample_dims[port])
+        io.commit_dir(tmp, final)
+        digests[port] = records.digest_path(final)["sha256"]
+    step.digests = digests
+    return digests
+
+
+# --------------------------------------------------------------------------- a plan task
+
+
+def prepare_dirs(task_dir: Path, key: str, rank: int, ctx_barrier: Callable[[], None]) -> tuple[Path, Path]:
+    """Clean what a killed run left (rank 0), then give each rank its work and checkpoint dirs.
+
+    The checkpoint dir is keyed by the task key, so a resumed job finds its checkpoint and a
+    job with changed params or inputs does not resume from a stale one.
+    """
+    ckpt_root = task_dir / ".checkpoint"
+    if rank == 0:
+        task_dir.mkdir(parents=True, exist_ok=True)
+        io.clean_stale(task_dir)
+        if ckpt_root.is_dir():
+            for old in ckpt_root.iterdir():
+                if old.name != key[:16]:
+                    shutil.rmtree(old, ignore_errors=True)
+    ctx_barrier()
+    work = task_dir / f".work.tmp-r{rank}"
+    work.mkdir(parents=True, exist_ok=True)
+    ckpt = ckpt_root / key[:16]
+    ckpt.mkdir(parents=True, exist_ok=True)
+    return work, ckpt
+
+
+def make_context(task: Task, world: World, point: int | None = None) -> Context:
+    item = task.item
+    return Context(
+        task_id=task.id,
+        rank=world.rank,
+        size=world.size,
+        comm=world.comm,
+        header=dict(item.header) if item else {},
+        item_dir=Path(item.directory) if item else Path("."),
+        local_rank=world.local_rank,
+        gpus=task.resources.gpus or 0,
+        point=point,
+    )
+
+
+def run_item_task(plan: manifest.Plan, run_dir: Path, task: Task, world: World, force: bool) -> int:
+    label = describe(task)
+    inputs = [input_from_task(run_dir, b, label) for b in task.inputs]
+    key = records.task_key(
+        task_id=task.id, mode=task.mode, items=[(task.item.ref, task.item.header_sha256)],
+        params=task.params, inputs=input_key(inputs),
+    )  # fmt: skip
+    out_dirs = {p.name: manifest.data_dir(run_dir, task.id, p.name) for p in task.outputs}
+    record = manifest.state_path(run_dir, task.id)
+    ctx = make_context(task, world)
+    if not force and records.up_to_date(record, key, list(out_dirs.values())):
+        ctx.log("skipped: up to date")
+        return EXIT_OK
+    started, t0 = records.now_iso(), time.monotonic()
+    if world.rank == 0:
+        record.unlink(missing_ok=True)  # outputs are about to change: nothing may look done
+    task_dir = run_dir / "data" / task.id
+    ctx.work_dir, ctx.checkpoint_dir = prepare_dirs(task_dir, key, world.rank, ctx.barrier)
+    ctx.install_signal_handler()
+    step = Step(task, dict(task.params), inputs, out_dirs, ctx, world, label)
+    digests = execute_step(step)
+    if world.rank == 0:
+        outputs = {p: {"sha256": d, **_size(out_dirs[p])} for p, d in digests.items()}
+        records.write_record(
+            record, task_id=task.id, key=key, inputs=input_key(inputs), params=task.params,
+            items=[(task.item.ref, task.item.header_sha256)], outputs=outputs, started=started,
+            wall_s=time.monotonic() - t0, ranks=world.size,
+        )  # fmt: skip
+    finish_dirs(task_dir, world.rank, ctx.barrier)
+    ctx.log(f"done in {time.monotonic() - t0:.1f}s")
+    return EXIT_OK
+
+
+def _size(path: Path) -> dict[str, int]:
+    files = [p for p in path.resolve().rglob("*") if p.is_file()]
+    return {"files": len(files), "bytes": sum(p.stat().st_size for p in files)}
+
+
+def finish_dirs(task_dir: Path, rank: int, barrier: Callable[[], None]) -> None:
+    """Work dirs go; the checkpoint too, once the task is done (a rerun must start afresh)."""
+    shutil.rmtree(task_dir / f".work.tmp-r{rank}", ignore_errors=True)
+    barrier()
+    if rank == 0:
+        shutil.rmtree(task_dir / ".checkpoint", ignore_errors=True)

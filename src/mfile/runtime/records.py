@@ -1,0 +1,156 @@
+"""Completion records ``state/<task>.json``: what makes a task "done", and skip-on-rerun.
+
+A record is written last, after every output port was renamed into place, so its
+existence means the outputs are complete. Its ``key`` is a sha256 over everything that
+determines the outputs: the item (ref + header sha256), the mode, the params, and the
+digest of every input as recorded by the upstream task's own record. A task is up to date
+when its record's key equals the key computed now and its output ports exist; so a
+downstream task becomes stale as soon as an upstream record changes.
+
+Output digests: sha256 over each file's relative path and size plus its content for
+files up to ``CONTENT_HASH_LIMIT``; bigger files contribute size and mtime_ns instead,
+because hashing a 1.5 GB field costs more than writing it (see docs/data-format.md).
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import hashlib
+import json
+import os
+import socket
+from pathlib import Path
+from typing import Any
+
+from mfile import __version__
+from mfile.runtime.io import write_json_atomic
+
+CONTENT_HASH_LIMIT = 64 * 2**20
+RECORD_FORMAT = 1
+
+
+def canonical(value: Any) -> str:
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), default=str)
+
+
+def sha256_text(text: str) -> str:
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def digest_path(path: Path) -> dict[str, Any]:
+    """Digest of a port (a directory, or a symlink to one): sha256, files, bytes."""
+    h = hashlib.sha256()
+    files = total = 0
+    root = path.resolve()
+    entries = sorted(p for p in root.rglob("*") if p.is_file()) if root.is_dir() else [root]
+    for entry in entries:
+        rel = entry.relative_to(root).as_posix() if root.is_dir() else entry.name
+        st = entry.stat()
+        files += 1
+        total += st.st_size
+        h.update(f"{rel}\0{st.st_size}\0".encode())
+        if st.st_size <= CONTENT_HASH_LIMIT:
+            with entry.open("rb") as fh:
+                h.update(hashlib.file_digest(fh, "sha256").digest())
+        else:
+            h.update(f"mtime:{st.st_mtime_ns}".encode())
+    return {"sha256": h.hexdigest(), "files": files, "bytes": total}
+
+
+def task_key(
+    *,
+    task_id: str,
+    mode: str,
+    items: list[tuple[str, str]],
+    params: Any,
+    inputs: dict[str, list[str]],
+    extra: Any = None,
+) -> str:
+    """sha256 of what determines a task's outputs. ``items``: (ref, header sha256) pairs."""
+    return sha256_text(
+        canonical(
+            {
+                "format": RECORD_FORMAT,
+                "task": task_id,
+                "mode": mode,
+                "items": items,
+                "params": params,
+                "inputs": inputs,
+                "extra": extra,
+            }
+        )
+    )
+
+
+def read_record(path: Path) -> dict[str, Any] | None:
+    try:
+        record = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    return record if isinstance(record, dict) and record.get("status") == "done" else None
+
+
+def up_to_date(path: Path, key: str, outputs: list[Path]) -> bool:
+    record = read_record(path)
+    if record is None or record.get("key") != key:
+        return False
+    return all(p.exists() for p in outputs)
+
+
+def job_id() -> str | None:
+    job = os.environ.get("SLURM_JOB_ID")
+    if job and os.environ.get("SLURM_ARRAY_TASK_ID"):
+        return f"{os.environ.get('SLURM_ARRAY_JOB_ID', job)}_{os.environ['SLURM_ARRAY_TASK_ID']}"
+    return job
+
+
+def now_iso() -> str:
+    return _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
+
+
+def write_record(
+    path: Path,
+    *,
+    task_id: str,
+    key: str,
+    inputs: dict[str, list[str]],
+    params: Any,
+    items: list[tuple[str, str]],
+    outputs: dict[str, dict[str, Any]],
+    started: str,
+    wall_s: float,
+    ranks: int,
+    point: int | None = None,
+    extra: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    record = {
+        "format": RECORD_FORMAT,
+        "status": "done",
+        "task": task_id,
+        "point": point,
+        "key": key,
+        "items": [{"ref": ref, "header_sha256": sha} for ref, sha in items],
+        "params_sha256": sha256_text(canonical(params)),
+        "inputs": inputs,
+        "outputs": outputs,
+        "started": started,
+        "finished": now_iso(),
+        "wall_s": round(wall_s, 3),
+        "host": socket.gethostname(),
+        "job_id": job_id(),
+        "ranks": ranks,
+        "mfile_version": __version__,
+    }
+    if extra:
+        record.update(extra)
+    write_json_atomic(path, record)
+    return record
+
+
+def output_digest(record_path: Path, port: str) -> str | None:
+    """The digest an upstream record gives for ``port`` (None when not done)."""
+    record = read_record(record_path)
+    if record is None:
+        return None
+    entry = record.get("outputs", {}).get(port)
+    return entry.get("sha256") if isinstance(entry, dict) else None
