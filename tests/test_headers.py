@@ -220,6 +220,7 @@ def test_substitution_in_keys_values_and_dollar_escapes() -> None:
     assert resolved is not None and reporter.reports == []
     assert isinstance(resolved.input, Tabular) and resolved.input.names == ("t2m", "price$")
     assert resolved.header["command"] == "echo ${HOME}"
+    assert resolved.header["note"] == "scaled by ${factor}"
     assert header.raw["command"] == "echo $${HOME}"  # raw stays as written
     assert header.raw["type"]["input"]["columns"]["${label}"]["shape"] == "${grid}"
 
