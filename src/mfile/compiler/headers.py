@@ -109,7 +109,7 @@ class ResolvedHeader:
     header: dict[str, Any] = field(default_factory=dict)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)  # identity: one object per loaded file
 class Header:
     path: Path
     sha256: str

@@ -59,7 +59,7 @@ class Root:
     origin: str  # "--items", "$MFILE_ITEMS_PATH" or "built-in"
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class ResolvedItem:
     header: Header
     ref: ItemRef
