@@ -1,0 +1,110 @@
+"""SlurmScheduler: argv (no shell), job-id parsing, transient errors; and, when the local Slurm
+of scripts/local-slurm.sh is up, a whole compiled pipeline queued and run on it."""
+
+from __future__ import annotations
+
+import io
+import json
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from codegen_ir import HEADERS, SOURCE_INFO, mnist_program
+from mfile.codegen.jobs import build_plan
+from mfile.codegen.profile import load_profile
+from mfile.codegen.render import write_run_dir
+from mfile.codegen.submit import submit_command
+from mfile.diagnostics import Reporter
+from mfile.scheduler import SchedulerError, SlurmScheduler, is_transient
+
+
+def _fake_sbatch(tmp_path: Path, body: str) -> Path:
+    path = tmp_path / "sbatch"
+    path.write_text("#!/bin/bash\nprintf '%s\\n' \"$@\" >\"$(dirname \"$0\")/argv\"\n" + body)
+    path.chmod(0o755)
+    return path
+
+
+def test_submit_passes_argv_without_a_shell_and_parses_the_id(tmp_path: Path) -> None:
+    sbatch = _fake_sbatch(tmp_path, "echo '4711;juwels'\n")
+    marker = tmp_path / "pwned"
+    job_id = SlurmScheduler(sbatch=str(sbatch)).submit(Path("jobs/a.sbatch"), [f"--comment=$(touch {marker})"], tmp_path)
+    assert job_id == "4711"
+    assert (tmp_path / "argv").read_text().splitlines() == ["--parsable", f"--comment=$(touch {marker})", "jobs/a.sbatch"]
+    assert not marker.exists()
+
+
+@pytest.mark.parametrize("message,transient", [
+    ("sbatch: error: Batch job submission failed: Socket timed out on send/recv operation", True),
+    ("sbatch: error: Batch job submission failed: Resource temporarily unavailable", True),
+    ("sbatch: error: Batch job submission failed: Invalid account or account/partition combination specified", False),
+    ("sbatch: error: Batch job submission failed: Requested node configuration is not available", False),
+])
+def test_failures_are_classified(tmp_path: Path, message: str, transient: bool) -> None:
+    sbatch = _fake_sbatch(tmp_path, f"echo '{message}' >&2\nexit 1\n")
+    with pytest.raises(SchedulerError) as info:
+        SlurmScheduler(sbatch=str(sbatch)).submit(Path("x.sbatch"), [], tmp_path)
+    assert info.value.transient is transient and is_transient(message) is transient
+    assert message in str(info.value)
+
+
+def test_missing_sbatch_and_garbage_output(tmp_path: Path) -> None:
+    with pytest.raises(SchedulerError, match="not found"):
+        SlurmScheduler(sbatch=str(tmp_path / "no-sbatch")).submit(Path("x"), [], tmp_path)
+    with pytest.raises(SchedulerError, match="no job id"):
+        SlurmScheduler(sbatch=str(_fake_sbatch(tmp_path, "echo hello\n"))).submit(Path("x"), [], tmp_path)
+
+
+def _slurm_up() -> bool:
+    if shutil.which("sbatch") is None:
+        return False
+    try:
+        return subprocess.run(["scontrol", "ping"], capture_output=True, text=True, timeout=5).stdout.count("UP") > 0
+    except (OSError, subprocess.TimeoutExpired):
+        return False
+
+
+PROBE = r'''
+import json, os, pathlib, sys
+plan = pathlib.Path(sys.argv[3]); task = sys.argv[4]
+record = {"rank": os.environ.get("RANK"), "world": os.environ.get("WORLD_SIZE"), "master": os.environ.get("MASTER_ADDR"),
+          "params": next(t for t in json.loads(plan.read_text())["pipeline"]["tasks"] if t["id"] == task)["params"]}
+(plan.parent / "probe").mkdir(exist_ok=True)
+(plan.parent / "probe" / f"{task}.{record['rank']}.json").write_text(json.dumps(record))
+'''
+
+
+@pytest.mark.e2e
+@pytest.mark.skipif(not _slurm_up(), reason="no local Slurm (scripts/local-slurm.sh start)")
+def test_a_compiled_pipeline_runs_on_the_local_slurm(tmp_path: Path) -> None:
+    """The real chain: sbatch --parsable, --chdir, afterok edges, srun --mpi=pmix with 2 ranks."""
+    probe = tmp_path / "probe.py"
+    probe.write_text(PROBE)
+    shim = tmp_path / "python"
+    shim.write_text(f"#!/bin/bash\nexec {sys.executable} {probe} \"$@\"\n")
+    shim.chmod(0o755)
+    profile = load_profile("local").model_copy(update={"python": str(shim)})
+    program = mnist_program(tasks=2, time="00:05:00")  # DDP on two ranks of the one node
+    plan = build_plan(program, "mnist", profile, SOURCE_INFO, HEADERS, reporter := Reporter())
+    assert plan is not None, [r.message for r in reporter.reports]
+    run_dir = write_run_dir(plan, profile, tmp_path / "runs")
+    out, err = io.StringIO(), io.StringIO()
+    assert submit_command(run_dir, False, False, None, SlurmScheduler(), out=out, err=err) == 0, err.getvalue()
+    ids = [line.split(": ")[1] for line in out.getvalue().splitlines()]
+    assert len(ids) == 5 and all(i.isdigit() for i in ids)
+    deadline = time.time() + 120
+    while not (run_dir / "probe" / "save.0.json").exists():
+        if time.time() > deadline:
+            logs = {p.name: p.read_text() for p in (run_dir / "logs").iterdir()}
+            pytest.fail(f"pipeline did not finish: {logs}")
+        time.sleep(0.5)
+    ranks = sorted(json.loads((run_dir / "probe" / f"train.{r}.json").read_text())["rank"] for r in (0, 1))
+    assert ranks == ["0", "1"]
+    train = json.loads((run_dir / "probe" / "train.0.json").read_text())
+    assert train["world"] == "2" and train["master"]
+    assert json.loads((run_dir / "probe" / "digits.0.json").read_text())["params"] == plan.task("digits").params
+    assert json.loads((run_dir / "state" / "jobs.json").read_text())["jobs"][0]["job_id"] == ids[0]
