@@ -131,7 +131,11 @@ class Header:
 
     @property
     def display_name(self) -> str:
-        return self.name or self.path.parent.name
+        """``ns/name:version`` from the item directory layout, else the header's name."""
+        parts = self.path.parts
+        if self.path.name == "MantikHeader" and len(parts) >= 4:
+            return f"{parts[-4]}/{parts[-3]}:{parts[-2]}"
+        return self.name or self.path.name
 
     def meta_variable(self, name: str) -> MetaVariable | None:
         for mv in self.meta_variables:
