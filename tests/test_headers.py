@@ -307,3 +307,27 @@ def test_pure_python_yaml_parser_gets_the_same_limits(tmp_path: Path, monkeypatc
         assert codes(load(path)[1]) == expected(path)
     header, reporter = load(REAL / "mnist_linear" / "v1" / "MantikHeader")
     assert header is not None and reporter.reports == []
+
+
+_FRAGMENTS = ["kind: ", "dataset", "trainable", "type:", "\n", "  ", "columns:", "x: ", "int32", "[", "]", "{", "}",
+              "&a ", "*a", "!!python/name:os.system", "\"${h}\"", "metaVariables:", "- name: h", "type: tensor",
+              "shape: ", "componentType: ", "null", "-1", ":", "'", "\"", "#", "---", "execution:", "time: 1"]  # fmt: skip
+
+
+def test_load_header_never_raises_on_garbage(tmp_path: Path) -> None:
+    from hypothesis import HealthCheck, given, settings
+    from hypothesis import strategies as st
+
+    path = tmp_path / "MantikHeader"
+
+    @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+    @given(st.lists(st.sampled_from(_FRAGMENTS) | st.text(max_size=5), max_size=40))
+    def check(parts: list[str]) -> None:
+        path.write_bytes("".join(parts).encode("utf-8", "surrogatepass"))  # surrogates: not UTF-8
+        reporter = Reporter()
+        header = load_header(path, reporter)
+        assert (header is None) == reporter.has_errors
+        for report in reporter.reports:
+            assert report.code.startswith("E3") and report.span.line >= 1
+
+    check()
