@@ -7,6 +7,7 @@ loading it reports (sorted by position). Files under err/ must fail to load; ok/
 from __future__ import annotations
 
 import hashlib
+import os
 import time
 from pathlib import Path
 
@@ -132,8 +133,11 @@ def test_unreadable_headers(tmp_path: Path) -> None:
     latin = tmp_path / "latin"
     latin.write_bytes(b"name: caf\xe9\n")
     not_utf8, r3 = load(latin)
-    assert (missing, too_big, not_utf8) == (None, None, None)
-    assert [codes(r) for r in (r1, r2, r3)] == [[("E300", 1, 1)]] * 3
+    fifo = tmp_path / "fifo"
+    os.mkfifo(fifo)
+    not_regular, r4 = load(fifo)  # must not block
+    assert (missing, too_big, not_utf8, not_regular) == (None, None, None, None)
+    assert [codes(r) for r in (r1, r2, r3, r4)] == [[("E300", 1, 1)]] * 4
 
 
 def test_alias_bomb_stops_quickly(tmp_path: Path) -> None:

@@ -23,6 +23,7 @@ depth is checked on the event stream here and not left to it.
 from __future__ import annotations
 
 import hashlib
+import stat
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterator, Literal
@@ -127,11 +128,15 @@ def load_yaml(path: Path, reporter: Reporter, display: str | None = None) -> Loa
     file = display or str(path)
     whole = Span.whole_file(file)
     try:
-        size = path.stat().st_size
-        if size > MAX_BYTES:
-            reporter.report(HeaderUnreadable, whole, path=file, reason=f"{size} bytes, over the limit of {MAX_BYTES}")
+        info = path.stat()
+        if not stat.S_ISREG(info.st_mode):  # a FIFO or /dev/zero would block or never end
+            reporter.report(HeaderUnreadable, whole, path=file, reason="not a regular file")
             return None
-        data = path.read_bytes()[: MAX_BYTES + 1]
+        if info.st_size > MAX_BYTES:
+            reporter.report(HeaderUnreadable, whole, path=file, reason=f"{info.st_size} bytes, over the limit of {MAX_BYTES}")
+            return None
+        with path.open("rb") as handle:
+            data = handle.read(MAX_BYTES + 1)
     except OSError as exc:
         reporter.report(HeaderUnreadable, whole, path=file, reason=exc.strerror or str(exc))
         return None
