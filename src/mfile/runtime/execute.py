@@ -168,10 +168,12 @@ def _call(step: Step, module: Any, fn_name: str, *args: Any) -> Any:
     try:
         return fn(*args)
     except Exception as exc:
+        # Drop our own frame: the traceback shown is the item author's code only.
+        tb = exc.__traceback__.tb_next if exc.__traceback__ is not None else None
         raise TaskFailure(
             f"{step.label} failed in its payload's {fn_name}(): {type(exc).__name__}: {exc}. "
             "The traceback above is from the item's own code.",
-            payload_traceback=traceback.format_exc(),
+            payload_traceback="".join(traceback.format_exception(type(exc), exc, tb)),
         ) from None
 
 

@@ -1,0 +1,238 @@
+"""The local executor behind ``mfile run``: the whole plan on this machine, no Slurm.
+
+Every task runs as the same command a Slurm job runs (``python -m mfile.runtime PLAN TASK``,
+under ``mpirun -n N`` when it has several ranks), so a local run exercises exactly the code
+path of the cluster apart from ``srun`` and the container prefix.
+
+Why plain ``subprocess`` and not submitit's LocalExecutor: submitit runs pickled Python
+callables in its own folder layout and has no notion of dependencies between jobs, of MPI
+launches or of our log files; what we need is "start this command line, with this log, when
+its inputs are done", which is ``Popen`` plus a small ready-queue.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO
+
+from mfile.compiler.ir import Task
+from mfile.runtime import manifest
+
+POLL_S = 0.1
+HEARTBEAT_S = 15.0
+TAIL_LINES = 15
+SKIP_MARK = "skipped: up to date"
+EXIT_REQUEUE = 75
+
+
+@dataclass
+class Unit:
+    """One process launch: a task, one grid point of a search, or a search's select."""
+
+    name: str  # shown in the progress display and used for the log file name
+    task: str
+    args: tuple[str, ...]
+    ranks: int
+    needs: set[str] = field(default_factory=set)  # names of units that must be done first
+    state: str = "pending"  # pending | running | done | skipped | failed | blocked
+    proc: subprocess.Popen | None = None
+    log: Path | None = None
+    started: float = 0.0
+    elapsed: float = 0.0
+    note: str = ""
+    select: bool = False
+
+
+def _outside_deps(task: Task, tasks: dict[str, Task]) -> set[str]:
+    """Tasks of this pipeline whose outputs ``task`` (or a step of a search) reads."""
+    bindings = list(task.inputs)
+    if task.search is not None:
+        step_ids = {s.id for s in task.search.steps}
+        bindings += [b for s in task.search.steps for b in s.inputs if b.source_task not in step_ids | {task.id}]
+    return {b.source_task for b in bindings if b.source_pipeline is None and b.source_task in tasks}
+
+
+def build_units(plan: manifest.Plan, force: bool) -> dict[str, Unit]:
+    tasks = {t.id: t for t in plan.pipeline.tasks}
+    units: dict[str, Unit] = {}
+    extra = ("--force",) if force else ()
+    # A task that reads a search depends on the search's select unit.
+    final = {t.id: (f"{t.id}.select" if t.kind == "search" else t.id) for t in plan.pipeline.tasks}
+    for t in plan.pipeline.tasks:
+        needs = {final[d] for d in _outside_deps(t, tasks)}
+        if t.kind == "search" and t.search is not None:
+            ranks = max((s.resources.tasks or 1) for s in t.search.steps)
+            points = []
+            for i in range(len(t.search.points)):
+                name = f"{t.id}.point-{i}"
+                units[name] = Unit(name, t.id, ("--point", str(i), *extra), ranks, set(needs))
+                points.append(name)
+            units[f"{t.id}.select"] = Unit(f"{t.id}.select", t.id, ("--select", *extra), 1, set(points), select=True)
+        else:
+            units[t.id] = Unit(t.id, t.id, extra, t.resources.tasks or 1, needs)
+    return units
+
+
+def child_env() -> dict[str, str]:
+    """Our environment minus any launcher's rank variables (``mfile run`` inside an salloc
+    shell must not make every task think it is one rank of the allocation)."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("SLURM_", "PMI_", "PMIX_", "OMPI_COMM_WORLD"))}
+    if hasattr(os, "geteuid") and os.geteuid() == 0:
+        env.update(OMPI_ALLOW_RUN_AS_ROOT="1", OMPI_ALLOW_RUN_AS_ROOT_CONFIRM="1")
+    return env
+
+
+def command(plan_file: Path, unit: Unit, mpirun: str | None) -> list[str]:
+    cmd = [sys.executable, "-m", "mfile.runtime", str(plan_file), unit.task, *unit.args]
+    if unit.ranks > 1 and mpirun:
+        cmd = [mpirun, "-n", str(unit.ranks), "--oversubscribe", *cmd]
+    return cmd
+
+
+class Display:
+    """Progress on stderr: one line per event, and which tasks run every HEARTBEAT_S."""
+
+    def __init__(self, stream: IO[str] | None = None) -> None:
+        self.stream = stream or sys.stderr
+        self.last = time.monotonic()
+
+    def line(self, text: str) -> None:
+        print(text, file=self.stream, flush=True)
+        self.last = time.monotonic()
+
+    def event(self, unit: Unit, what: str, detail: str = "") -> None:
+        secs = f"{unit.elapsed:7.1f}s" if what not in ("start", "blocked") else " " * 8
+        self.line(f"  {what:<8} {unit.name:<28} {secs}  {detail}".rstrip())
+
+    def heartbeat(self, running: list[Unit], counts: dict[str, int], total: int) -> None:
+        if time.monotonic() - self.last < HEARTBEAT_S or not running:
+            return
+        now = time.monotonic()
+        busy = ", ".join(f"{u.name} {now - u.started:.0f}s" for u in running)
+        finished = counts.get("done", 0) + counts.get("skipped", 0)
+        self.line(f"  ...      {finished}/{total} finished; running: {busy}")
+
+
+def _tail(path: Path | None, n: int = TAIL_LINES) -> list[str]:
+    if path is None or not path.is_file():
+        return []
+    return path.read_text(encoding="utf-8", errors="replace").splitlines()[-n:]
+
+
+def run_local(run_dir: Path, resume: bool = True, jobs: int | None = None, stream: IO[str] | None = None) -> int:
+    """Run every task of the plan in ``run_dir``; 0 when all are done, 1 when any failed."""
+    run_dir = Path(run_dir).resolve()
+    plan_file = manifest.plan_path(run_dir)
+    plan = manifest.load_plan(plan_file)
+    slots = max(1, jobs or os.cpu_count() or 1)
+    mpirun = shutil.which("mpirun")
+    units = build_units(plan, force=not resume)
+    logs = manifest.log_dir(run_dir)
+    logs.mkdir(parents=True, exist_ok=True)
+    show = Display(stream)
+    env = child_env()
+    t_start = time.monotonic()
+    show.line(f"mfile run: pipeline {plan.pipeline.name!r}, {len(units)} runs, up to {slots} at a time (logs in {logs})")
+    for u in units.values():
+        if u.ranks > 1 and not mpirun:
+            u.note = f"mpirun not found: running 1 rank instead of {u.ranks}"
+            u.ranks = 1
+    used = 0
+    order = list(units)
+    try:
+        while True:
+            running = [u for u in units.values() if u.state == "running"]
+            for u in running:
+                code = u.proc.poll() if u.proc else 0
+                if code is None:
+                    continue
+                u.elapsed = time.monotonic() - u.started
+                used -= min(u.ranks, slots)
+                _finish(u, code, show)
+            _block_dependents(units, show)
+            pending = [units[n] for n in order if units[n].state == "pending"]
+            for u in pending:
+                if not _startable(u, units):
+                    continue
+                need = min(u.ranks, slots)
+                if used + need > slots and used > 0:
+                    continue
+                _start(u, plan_file, mpirun, logs, env, show)
+                used += need
+            running = [u for u in units.values() if u.state == "running"]
+            if not running and not any(u.state == "pending" and _startable(u, units) for u in units.values()):
+                break
+            counts: dict[str, int] = {}
+            for u in units.values():
+                counts[u.state] = counts.get(u.state, 0) + 1
+            show.heartbeat(running, counts, len(units))
+            time.sleep(POLL_S)
+    except KeyboardInterrupt:
+        for u in units.values():
+            if u.state == "running" and u.proc is not None:
+                try:
+                    os.killpg(u.proc.pid, signal.SIGTERM)
+                except ProcessLookupError:
+                    pass
+        raise
+    for u in units.values():
+        if u.state == "pending":  # waiting on something that can never finish
+            u.state = "blocked"
+    counts = {}
+    for u in units.values():
+        counts[u.state] = counts.get(u.state, 0) + 1
+    failed = counts.get("failed", 0) + counts.get("blocked", 0)
+    show.line(
+        f"mfile run: {counts.get('done', 0)} done, {counts.get('skipped', 0)} up to date, "
+        f"{counts.get('failed', 0)} failed, {counts.get('blocked', 0)} not run, in {time.monotonic() - t_start:.1f}s"
+    )
+    return 1 if failed else 0
+
+
+def _startable(u: Unit, units: dict[str, Unit]) -> bool:
+    return all(units[d].state in ("done", "skipped") or (u.select and units[d].state == "failed") for d in u.needs)
+
+
+def _start(u: Unit, plan_file: Path, mpirun: str | None, logs: Path, env: dict[str, str], show: Display) -> None:
+    u.log = logs / f"{u.name}.log"
+    cmd = command(plan_file, u, mpirun)
+    with u.log.open("w", encoding="utf-8") as fh:
+        fh.write(f"# {' '.join(cmd)}\n")
+        fh.flush()
+        u.proc = subprocess.Popen(cmd, stdout=fh, stderr=subprocess.STDOUT, env=env, start_new_session=True)
+    u.state, u.started = "running", time.monotonic()
+    show.event(u, "start", u.note or (f"{u.ranks} ranks" if u.ranks > 1 else ""))
+
+
+def _finish(u: Unit, code: int, show: Display) -> None:
+    text = "\n".join(_tail(u.log, 400))
+    if code == 0:
+        u.state = "skipped" if SKIP_MARK in text and "done in" not in text else "done"
+        show.event(u, u.state, "up to date" if u.state == "skipped" else "")
+        return
+    u.state = "failed"
+    why = "stopped after checkpointing (SIGUSR1); run again to resume" if code == EXIT_REQUEUE else f"exit {code}"
+    show.event(u, "FAILED", f"{why}; last lines of {u.log}:")
+    for line in _tail(u.log):
+        show.line(f"      | {line}")
+
+
+def _block_dependents(units: dict[str, Unit], show: Display) -> None:
+    changed = True
+    while changed:
+        changed = False
+        for u in units.values():
+            if u.state != "pending":
+                continue
+            bad = [d for d in u.needs if units[d].state in ("failed", "blocked") and not (u.select and units[d].state == "failed")]
+            if bad:
+                u.state = "blocked"
+                show.event(u, "blocked", f"not run: {', '.join(sorted(bad))} did not finish")
+                changed = True
