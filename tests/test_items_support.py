@@ -67,3 +67,19 @@ def mpirun(n: int, args: list[str], timeout: float = 120) -> subprocess.Complete
     proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=timeout, cwd=REPO)
     assert proc.returncode == 0, f"{' '.join(cmd)} failed:\n{proc.stdout}\n{proc.stderr}"
     return proc
+
+
+def trained_model(name: str, inputs: dict[str, Any], params: dict[str, Any], tmp_path: Path) -> tuple[Path, Any]:
+    """Train a built-in trainable and lay its model directory out as the runtime does.
+
+    Returns (model directory, stats)."""
+    payload, ctx = item(name, tmp_path)
+    model, stats = payload.train(inputs, params, ctx)
+    directory = tmp_path / f"{name}-model"
+    item_dir = local.builtin_item_dir(name)
+    from mfile.runtime.models import prepare_model_dir
+
+    prepare_model_dir(directory, item_dir=item_dir, payload="payload.py", ref=f"mfile/{name}:1", kind="trainable",
+                      header_sha256="test", task_id=name, params=params)  # fmt: skip
+    payload.save(model, directory, params, ctx)
+    return directory, stats

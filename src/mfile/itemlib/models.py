@@ -26,7 +26,7 @@ def model_directory(model: Any) -> Path:
 def predict(model: Any, data: xr.Dataset, ctx: Any) -> xr.Dataset:
     """The model's predictions for ``data`` (the trained item's ``predict`` on input ``input``)."""
     if hasattr(model, "predict") and callable(model.predict):
-        return model.predict({"input": data})
+        return model.predict({"input": data}, ctx=ctx)
     from mfile.itemlib.local import load_payload
 
     directory = model_directory(model)

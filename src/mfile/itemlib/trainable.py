@@ -122,13 +122,15 @@ def train(inputs: dict[str, xr.Dataset], params: dict[str, Any], ctx: Any, arch:
 
 
 def stats_dataset(rows: list[dict[str, float]], task: str) -> xr.Dataset:
+    # The sample dim is not called "epoch": a dim of that name would turn the epoch column
+    # into a coordinate, and the statType's columns are data variables.
     data = {
-        "epoch": ("epoch", np.array([r["epoch"] for r in rows], dtype=np.int32)),
-        "loss": ("epoch", np.array([r["loss"] for r in rows], dtype=np.float32)),
+        "epoch": ("sample", np.array([r["epoch"] for r in rows], dtype=np.int32)),
+        "loss": ("sample", np.array([r["loss"] for r in rows], dtype=np.float32)),
     }
     if task == "classification":
-        data["accuracy"] = ("epoch", np.array([r["accuracy"] for r in rows], dtype=np.float32))
-    return with_sample_dim(xr.Dataset(data), "epoch")
+        data["accuracy"] = ("sample", np.array([r["accuracy"] for r in rows], dtype=np.float32))
+    return with_sample_dim(xr.Dataset(data), "sample")
 
 
 def save(model: TrainedNet, directory: Path, params: dict[str, Any], ctx: Any) -> None:

@@ -42,7 +42,7 @@ def finish(metric: str, total: float, count: float) -> float:
     return float(np.sqrt(total / count)) if metric == "rmse" else total / count
 
 
-def apply(inputs: dict[str, Any], params: dict[str, Any], ctx: Any) -> xr.Dataset:
+def apply(inputs: dict[str, Any], params: dict[str, Any], ctx: Any) -> dict[str, dict[str, float]]:
     data = inputs["data"]
     metric = choice(params, ctx, "metric", METRICS, "rmse")
     dim = sample_dim(data)
@@ -72,4 +72,6 @@ def apply(inputs: dict[str, Any], params: dict[str, Any], ctx: Any) -> xr.Datase
             out["skill"] = 1.0 - out[metric] / out[f"{metric}_baseline"]
     ctx.log("evaluate: " + ", ".join(f"{k}={v:.6g}" for k, v in out.items()))
     order = [metric] + sorted(k for k in out if k != metric)
-    return xr.Dataset({k: ((), np.float64(out[k])) for k in order})
+    # A dict on port `metrics`: the runtime writes it as metrics.json (and hands it to a
+    # later task as a Dataset of 0-d float64 variables).
+    return {"metrics": {k: float(out[k]) for k in order}}

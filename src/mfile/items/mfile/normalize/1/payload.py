@@ -30,7 +30,7 @@ def local_moments(var: xr.DataArray, dim: str) -> np.ndarray:
     return total
 
 
-def compute_stats(ds: xr.Dataset, names: list[str], dim: str, ctx: Any) -> xr.Dataset:
+def compute_stats(ds: xr.Dataset, names: list[str], dim: str, ctx: Any) -> dict[str, float]:
     local = np.stack([local_moments(ds[name], dim) for name in names]) if names else np.zeros((0, 3))
     total = np.asarray(ctx.allreduce(local, "sum"), dtype=np.float64).reshape(len(names), 3)
     s, ss, n = total[:, 0], total[:, 1], total[:, 2]
@@ -39,19 +39,27 @@ def compute_stats(ds: xr.Dataset, names: list[str], dim: str, ctx: Any) -> xr.Da
         raise ItemError(f"normalize: column(s) {empty} have no values (all NaN or no samples)")
     mean = s / n
     std = np.sqrt(np.maximum(ss / n - mean * mean, 0.0))
-    return stats_dataset(names, mean, std, n)
+    stats: dict[str, float] = {}
+    for i, name in enumerate(names):
+        stats.update({f"{name}.mean": float(mean[i]), f"{name}.std": float(std[i]), f"{name}.count": float(n[i])})
+    return stats
 
 
-def stats_dataset(names: list[str], mean: np.ndarray, std: np.ndarray, count: np.ndarray) -> xr.Dataset:
-    ds = xr.Dataset(
-        {"mean": ("variable", mean), "std": ("variable", std), "count": ("variable", count.astype(np.float64))},
-        coords={"variable": np.array(names, dtype=object)},
-    )
-    ds.attrs["mfile_replicated"] = 1
-    return with_sample_dim(ds, "variable")
+def given_stats(stats: Any, names: list[str]) -> dict[str, float]:
+    """Stats handed in on the optional ``stats`` input: the dict this item returned, or that
+    dict read back from its JSON port as a Dataset of 0-d variables."""
+    found: dict[str, float] = {}
+    for name in names:
+        for what in ("mean", "std", "count"):
+            key = f"{name}.{what}"
+            if key not in stats:
+                raise ItemError(f"normalize: the given stats have no {key!r}; they hold {sorted(map(str, stats))}")
+            value = stats[key]
+            found[key] = float(value.values) if hasattr(value, "values") else float(value)
+    return found
 
 
-def apply(inputs: dict[str, Any], params: dict[str, Any], ctx: Any) -> dict[str, xr.Dataset]:
+def apply(inputs: dict[str, Any], params: dict[str, Any], ctx: Any) -> dict[str, Any]:
     ds = inputs["input"]
     dim = sample_dim(ds)
     names = param_list(params, ctx, "variables")
@@ -63,22 +71,13 @@ def apply(inputs: dict[str, Any], params: dict[str, Any], ctx: Any) -> dict[str,
     else:
         names = [str(n) for n, v in ds.data_vars.items() if np.issubdtype(v.dtype, np.floating)]
     given = inputs.get("stats")
-    if given is not None:
-        stats = given
-        missing = [n for n in names if n not in [str(v) for v in stats["variable"].values]]
-        if missing:
-            raise ItemError(f"normalize: the given stats have no row for column(s) {missing}")
-        stats = stats.sel(variable=names)
-    else:
-        stats = compute_stats(ds, names, dim, ctx)
+    stats = given_stats(given, names) if given is not None else compute_stats(ds, names, dim, ctx)
     out = ds.copy()
     for name in names:
-        mean = float(stats["mean"].sel(variable=name))
-        std = float(stats["std"].sel(variable=name))
+        mean, std = stats[f"{name}.mean"], stats[f"{name}.std"]
         dtype = ds[name].dtype
         scale = std if std > 0 else 1.0
         out[name] = ((ds[name] - dtype.type(mean)) / dtype.type(scale)).astype(dtype)
         out[name].attrs = dict(ds[name].attrs, normalized_mean=mean, normalized_std=std)
-    ctx.log("normalize: " + ", ".join(f"{n} mean={float(stats['mean'].sel(variable=n)):.4g} "
-                                      f"std={float(stats['std'].sel(variable=n)):.4g}" for n in names))  # fmt: skip
+    ctx.log("normalize: " + ", ".join(f"{n} mean={stats[n + '.mean']:.6g} std={stats[n + '.std']:.6g}" for n in names))
     return {"output": with_sample_dim(out, dim), "stats": stats}
