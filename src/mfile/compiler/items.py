@@ -175,9 +175,11 @@ class ItemCatalog:
     def _load(self, root: Root, parsed: ItemName, version: str, reporter: Reporter, span: Span) -> tuple[Header, ItemRef] | None:
         q = parsed.qualified
         directory = root.path / q / version
-        real_root = root.path.resolve()
-        real = directory.resolve()
-        target = (directory / HEADER_FILE).resolve()
+        try:
+            real_root, real = root.path.resolve(), directory.resolve()
+            target = (directory / HEADER_FILE).resolve()
+        except (OSError, RuntimeError):  # a symlink loop appearing between listing and loading
+            real_root, real, target = Path("/nonexistent-root"), directory, directory
         if not real.is_relative_to(real_root) or not target.is_relative_to(real_root):
             reporter.report(d.ItemOutsideRoot, span, name=f"{q}:{version}", target=str(real), root=str(root.path))
             return None
