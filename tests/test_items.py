@@ -149,9 +149,12 @@ def test_symlinked_item_out_of_its_root_is_refused(tmp_path: Path) -> None:
     inside = make_item(root, "ns/real:1")
     (root / "ns" / "alias").mkdir()
     (root / "ns" / "alias" / "1").symlink_to(inside)
+    (root / "ns" / "sneaky" / "1").mkdir(parents=True)
+    (root / "ns" / "sneaky" / "1" / "MantikHeader").symlink_to(outside / "MantikHeader")
     reporter = Reporter()
     assert catalog(root).resolve("ns/evil:1", reporter, AT) is None
-    assert codes(reporter) == [("E336", 4, 12)]
+    assert catalog(root).resolve("ns/sneaky:1", reporter, AT) is None
+    assert codes(reporter) == [("E336", 4, 12)] * 2
     ok = Reporter()
     assert catalog(root).resolve("ns/alias:1", ok, AT) is not None and ok.reports == []
 
