@@ -15,17 +15,18 @@ from __future__ import annotations
 import gc
 import os
 import sys
+import threading
 import unicodedata
 from pathlib import Path
 
 import lark
 from lark import Lark, Token
-from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedInput, UnexpectedToken, VisitError
+from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedInput, UnexpectedToken
 
 from mfile.diagnostics import Reporter, Span
 from mfile.mfile_grammar import ast, syntax
 from mfile.mfile_grammar.scan import IndentationProblem, MFileIndenter, prescan
-from mfile.mfile_grammar.transform import ToAst
+from mfile.mfile_grammar.transform import MAX_EXPR_DEPTH, ToAst, too_deep
 
 GRAMMAR = Path(__file__).with_name("mfile.lark")
 
@@ -46,11 +47,13 @@ def _cache_path() -> str | bool:
 
 
 def _load() -> Lark:
+    # The transformer runs inside the parser: no parse tree, no propagate_positions (which
+    # cost more than the parse itself); positions come from tokens, see transform.py.
     options = dict(
         parser="lalr",
         start="file_input",
         postlex=MFileIndenter(),
-        propagate_positions=True,
+        transformer=ToAst(),
         maybe_placeholders=False,
     )
     try:
@@ -61,6 +64,9 @@ def _load() -> Lark:
 
 _PARSER = _load()
 _INDENTER: MFileIndenter = _PARSER.options.postlex
+_BUILDER: ToAst = _PARSER.options.transformer
+_INDENTER.long_statement = MAX_EXPR_DEPTH
+_LOCK = threading.Lock()  # the post-lexer and the transformer keep per-parse state
 
 _OPENERS = {"LPAR", "LSQB", "LBRACE"}
 _EXPR_START = {"NAME", "NUMBER", "STRING"}
@@ -89,28 +95,46 @@ def parse(source: str, file: str, reporter: Reporter) -> ast.Module | None:
         return None
     # Trailing blank lines with spaces would end in an INDENT; a final newline is required.
     body = text.rstrip(" \t\f\n") + "\n"
-    enabled = gc.isenabled()
-    gc.disable()  # lark allocates many small objects; collections make parsing superlinear
-    try:
+    with _LOCK:
+        enabled = gc.isenabled()
+        gc.disable()  # lark allocates many small objects; collections make parsing superlinear
         try:
-            tree = _PARSER.parse(body)
-        except UnexpectedInput as exc:
-            _report_parse_error(exc, body, file, reporter)
-            return None
-        except IndentationProblem as exc:
-            span = Span(file, exc.line, exc.column, exc.line, exc.column + 1)
-            reporter.report(exc.kind, span, **exc.args_)
-            return None
-        builder = ToAst(file)
-        try:
-            statements = builder.transform(tree)
-        except VisitError as exc:  # only our own bugs get here: show the real exception
-            raise exc.orig_exc from None
-    finally:
-        if enabled:
-            gc.enable()
-    builder.report_into(reporter)
+            _BUILDER.reset(file)
+            try:
+                statements = _PARSER.parse(body)
+            except UnexpectedInput as exc:
+                _report_parse_error(exc, body, file, reporter)
+                return None
+            except IndentationProblem as exc:
+                span = Span(file, exc.line, exc.column, exc.line, exc.column + 1)
+                reporter.report(exc.kind, span, **exc.args_)
+                return None
+            statements = _limit_depth(statements, set(_INDENTER.long_lines), file)
+            _BUILDER.report_into(reporter)
+        finally:
+            if enabled:
+                gc.enable()
     return _module(statements, text, file)
+
+
+def _limit_depth(statements: list, long_lines: set[int], file: str) -> list:
+    """Replace statements holding an expression deeper than MAX_EXPR_DEPTH (E511).
+
+    A statement of at most MAX_EXPR_DEPTH tokens cannot be that deep, so only the long ones
+    the post-lexer noted are walked; the passes after the parser recurse over expressions.
+    """
+    if not long_lines:
+        return statements
+    out = []
+    for stmt in statements:
+        deep = too_deep(stmt, MAX_EXPR_DEPTH) if stmt.span.line in long_lines else None
+        if deep is None:
+            out.append(stmt)
+            continue
+        span = deep.span
+        _BUILDER._reject(syntax.ExpressionTooDeep, span, span, limit=MAX_EXPR_DEPTH)
+        out.append(ast.RejectedStmt(stmt.span, "expression too deep"))
+    return out
 
 
 def _module(statements: list, text: str, file: str) -> ast.Module:

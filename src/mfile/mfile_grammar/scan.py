@@ -128,14 +128,19 @@ class MFileIndenter(PythonIndenter):
     """lark's PythonIndenter with positioned INDENT/DEDENT tokens, a depth limit, no asserts.
 
     It also remembers the last two tokens it handed to the parser, so an UnexpectedToken
-    error can say what came *before* the bad token ("expected an expression after '='").
+    error can say what came *before* the bad token ("expected an expression after '='"),
+    and the first line of every statement longer than ``long_statement`` tokens: only those
+    can be deeper than the parser's depth limit, so only those are walked (parser.py).
     """
+
+    long_statement = 200
 
     def process(self, stream: Iterator[Token]) -> Iterator[Token]:
         self.paren_level = 0
         self.indent_level = [0]
         self.previous: Token | None = None
         self.last: Token | None = None
+        self.long_lines: list[int] = []
         return self._process_tracked(stream)
 
     def _emit(self, token: Token) -> Token:
@@ -144,13 +149,20 @@ class MFileIndenter(PythonIndenter):
 
     def _process_tracked(self, stream: Iterator[Token]) -> Iterator[Token]:
         token = None
+        count, limit, first_line = 0, self.long_statement, 1
         for token in stream:
             kind = token.type
             if kind == "_NEWLINE":
                 if self.paren_level <= 0:
+                    if count > limit:
+                        self.long_lines.append(first_line)
+                    count = 0
                     yield self._emit(token)
                     yield from self._indentation(token)
                 continue
+            if not count:
+                first_line = token.line
+            count += 1
             yield self._emit(token)
             if kind in ("LPAR", "LSQB", "LBRACE"):
                 self.paren_level += 1

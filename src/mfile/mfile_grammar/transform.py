@@ -1,9 +1,11 @@
-"""lark parse tree → M-File AST, reporting every refused construct on the way.
+"""lark reductions → M-File AST, reporting every refused construct on the way.
 
-The transformer is non-recursive (a 10,000-term ``1+1+...`` must not hit Python's recursion
-limit) and tracks the depth of what it builds: an expression deeper than MAX_EXPR_DEPTH is
-replaced by a ``Rejected`` node, so the passes after the parser, which do recurse, never
-see a tree deeper than that.
+``ToAst`` is a lark Transformer run *inside* the LALR parser (``Lark(transformer=...)``): each
+reduction calls its method with the children, so no parse tree is built and nothing recurses
+(a 10,000-term ``1+1+...`` is 10,000 iterative reductions). Positions come from the children:
+tokens carry theirs, AST nodes their span; brackets and statement keywords are named terminals
+in the grammar so that they are among the children. ``too_deep`` (the parser's depth limit for
+long statements) walks a finished statement with an explicit stack.
 
 Problems are not reported at once but kept in ``pending``: the tree is built bottom-up, and
 when a refused construct encloses other refused constructs (``def f(): import x``) only the
@@ -17,7 +19,7 @@ import ast as python_ast
 import warnings
 from typing import Any
 
-from lark import Token, Transformer_NonRecursive, Tree, v_args
+from lark import Token, Transformer, Tree
 
 from mfile.diagnostics import Reporter, Span
 from mfile.mfile_grammar import ast, syntax
@@ -69,52 +71,76 @@ class _Args(list):
     """The transformed ``arguments`` of a call (positional, Keyword and Rejected mixed)."""
 
 
-@v_args(meta=True)
-class ToAst(Transformer_NonRecursive):
+def _start(node: Any) -> tuple[int, int]:
+    while True:
+        if isinstance(node, Token):
+            return node.line, node.column
+        span = getattr(node, "span", None)
+        if span is not None:
+            return span.line, span.column
+        children = node.children if isinstance(node, Tree) else node
+        if not children:
+            return 1, 1
+        node = children[0]
+
+
+def _end(node: Any) -> tuple[int, int]:
+    while True:
+        if isinstance(node, Token):
+            return node.end_line, node.end_column
+        span = getattr(node, "span", None)
+        if span is not None:
+            return span.end_line, span.end_column
+        children = node.children if isinstance(node, Tree) else node
+        if not children:
+            return 1, 1
+        node = children[-1]
+
+
+def _children(node: Any) -> tuple:
+    """The sub-expressions of an AST expression (for the depth walk)."""
+    kind = type(node)
+    if kind is ast.BinOp:
+        return (node.left, node.right)
+    if kind is ast.Call:
+        return (node.func, *node.args, *(k.value for k in node.keywords))
+    if kind is ast.Attribute:
+        return (node.value,)
+    if kind is ast.UnaryOp:
+        return (node.operand,)
+    if kind is ast.ListExpr or kind is ast.TupleExpr:
+        return node.elts
+    if kind is ast.DictExpr:
+        return tuple(x for e in node.entries for x in (e.key, e.value))
+    if kind is ast.Assign or kind is ast.ExprStmt:
+        return (node.value,)
+    return ()
+
+
+def too_deep(root: Any, limit: int) -> Any | None:
+    """The first node found at depth ``limit`` below ``root`` (explicit stack), or None."""
+    stack = [(root, 1)]
+    while stack:
+        node, depth = stack.pop()
+        if depth >= limit:
+            return node
+        stack.extend((child, depth + 1) for child in _children(node))
+    return None
+
+
+class ToAst(Transformer):
+    """Callbacks for the LALR parser; one instance per parser, ``reset`` before each parse."""
+
     __visit_tokens__ = False
 
-    def __init__(self, file: str) -> None:
+    def __init__(self) -> None:
         super().__init__()
+        self.reset("<string>")
+
+    def reset(self, file: str) -> None:
         self.file = file
         self.pending: list[tuple[tuple[int, int], Span, type, dict[str, Any]]] = []
         self.dropped: Span | None = None
-
-    # ------------------------------------------------------------------ driving
-
-    def transform(self, tree: Tree) -> Any:
-        """Transformer_NonRecursive.transform, plus the depth of every node it builds."""
-        rev_postfix: list[Any] = []
-        queue: list[Any] = [tree]
-        while queue:
-            node = queue.pop()
-            rev_postfix.append(node)
-            if isinstance(node, Tree):
-                queue += node.children
-        stack: list[Any] = []
-        depths: list[int] = []
-        for node in reversed(rev_postfix):
-            if isinstance(node, Tree):
-                size = len(node.children)
-                if size:
-                    args = stack[-size:]
-                    del stack[-size:]
-                    depth = 1 + max(depths[-size:])
-                    del depths[-size:]
-                else:
-                    args, depth = [], 1
-                if depth > MAX_EXPR_DEPTH:
-                    span = self._span(node.meta)
-                    self._reject(syntax.ExpressionTooDeep, span, span, limit=MAX_EXPR_DEPTH)
-                    stack.append(ast.Rejected(span, "expression too deep"))
-                    depths.append(1)
-                    continue
-                stack.append(self._call_userfunc(node, args))
-                depths.append(depth)
-            else:
-                stack.append(node)
-                depths.append(0)
-        (result,) = stack
-        return result
 
     def report_into(self, reporter: Reporter) -> None:
         for _, span, kind, args in sorted(self.pending, key=lambda p: (p[0], p[1])):
@@ -124,16 +150,26 @@ class ToAst(Transformer_NonRecursive):
 
     # ------------------------------------------------------------------ helpers
 
-    def _span(self, meta: Any) -> Span:
-        if getattr(meta, "empty", True):
-            return Span.point(self.file)
-        return Span(self.file, meta.line, meta.column, meta.end_line, meta.end_column)
+    def _span(self, first: Any, last: Any) -> Span:
+        if isinstance(first, Token):
+            line, column = first.line, first.column
+        elif isinstance(first, (Tree, list)):
+            line, column = _start(first)
+        else:
+            line, column = first.span.line, first.span.column
+        if isinstance(last, Token):
+            end_line, end_column = last.end_line, last.end_column
+        elif isinstance(last, (Tree, list)):
+            end_line, end_column = _end(last)
+        else:
+            end_line, end_column = last.span.end_line, last.span.end_column
+        return Span(self.file, line, column, end_line, end_column)
+
+    def _whole(self, children: list) -> Span:
+        return self._span(children[0], children[-1])
 
     def _tspan(self, tok: Token) -> Span:
         return Span(self.file, tok.line, tok.column, tok.end_line, tok.end_column)
-
-    def _kspan(self, meta: Any, keyword: str) -> Span:
-        return Span(self.file, meta.line, meta.column, meta.line, meta.column + len(keyword))
 
     def _reject(self, diagnostic: type, where: Span, cover: Span, **args: Any) -> None:
         """Keep a problem; drop the ones already kept inside ``cover`` (they are nested)."""
@@ -147,15 +183,15 @@ class ToAst(Transformer_NonRecursive):
             return
         pending.append(((where.line, where.column), where, diagnostic, args))
 
-    def _rejected(self, diagnostic: type, meta: Any, construct: str, where: Span | None = None,
-                 **args: Any) -> ast.Rejected:
-        span = self._span(meta)
+    def _rejected(self, diagnostic: type, children: list, construct: str,
+                  where: Span | None = None, **args: Any) -> ast.Rejected:
+        span = self._whole(children)
         self._reject(diagnostic, where or span, span, **args)
         return ast.Rejected(span, construct)
 
     # ------------------------------------------------------------------ module and statements
 
-    def file_input(self, meta: Any, children: list) -> list:
+    def file_input(self, children: list) -> list:
         body: list = []
         for child in children:
             if isinstance(child, list):  # statements joined by ';'
@@ -164,30 +200,30 @@ class ToAst(Transformer_NonRecursive):
                 body.append(child)
         return body
 
-    def semicolons(self, meta: Any, children: list) -> list:
+    def semicolons(self, children: list) -> list:
         semis = [c for c in children if isinstance(c, Token)]
         first = self._tspan(semis[0])
         self._reject(syntax.Semicolon, first, first)
         return [c for c in children if not isinstance(c, Token)]
 
-    def expr_stmt(self, meta: Any, children: list) -> ast.ExprStmt:
-        return ast.ExprStmt(self._span(meta), children[0])
+    def expr_stmt(self, children: list) -> ast.ExprStmt:
+        value = children[0]
+        return ast.ExprStmt(value.span, value)
 
-    def assign(self, meta: Any, children: list) -> ast.Assign | ast.RejectedStmt:
-        span = self._span(meta)
+    def assign(self, children: list) -> ast.Assign | ast.RejectedStmt:
+        span = self._whole(children)
         *targets, value = children
         if len(targets) > 1:
-            where = getattr(targets[1], "span", span)
-            self._reject(syntax.ChainedAssign, where, span)
+            self._reject(syntax.ChainedAssign, targets[1].span, span)
             return ast.RejectedStmt(span, "chained assignment")
         target = targets[0]
-        if isinstance(target, ast.Name):
+        if type(target) is ast.Name:
             return ast.Assign(span, (target,), value)
         if isinstance(target, (ast.TupleExpr, ast.ListExpr)):
             elts = target.elts
-            if all(isinstance(e, ast.Name) for e in elts):
+            bad = [e for e in elts if type(e) is not ast.Name]
+            if not bad:
                 return ast.Assign(span, elts, value, unpack=True)
-            bad = [e for e in elts if not isinstance(e, ast.Name)]
             if not any(isinstance(e, ast.Rejected) for e in bad):
                 what = _TARGET_WHAT.get(type(bad[0]), "an expression")
                 self._reject(syntax.InvalidAssignTarget, bad[0].span, span, what=what)
@@ -199,81 +235,86 @@ class ToAst(Transformer_NonRecursive):
             self._reject(syntax.InvalidAssignTarget, target.span, span, what=what)
         return ast.RejectedStmt(span, "assignment")
 
-    def augassign(self, meta: Any, children: list) -> ast.RejectedStmt:
-        span, op = self._span(meta), children[1]
+    def augassign(self, children: list) -> ast.RejectedStmt:
+        span, op = self._whole(children), children[1]
         self._reject(syntax.AugmentedAssign, self._tspan(op), span, op=str(op))
         return ast.RejectedStmt(span, "augmented assignment")
 
-    def annassign(self, meta: Any, children: list) -> ast.RejectedStmt:
-        span = self._span(meta)
+    def annassign(self, children: list) -> ast.RejectedStmt:
+        span = self._whole(children)
         annotation = children[1]
-        self._reject(syntax.AnnotatedAssign, getattr(annotation, "span", span), span)
+        self._reject(syntax.AnnotatedAssign, self._span(annotation, annotation), span)
         return ast.RejectedStmt(span, "annotated assignment")
 
-    def import_stmt(self, meta: Any, children: list) -> ast.RejectedStmt:
-        first = children[0]
-        keyword = "import" if isinstance(first, Tree) and first.data == "dotted_as_names" else "from"
-        span = self._span(meta)
-        self._reject(syntax.Import, self._kspan(meta, keyword), span, keyword=keyword)
+    def import_stmt(self, children: list) -> ast.RejectedStmt:
+        keyword = children[0]
+        span = self._whole(children)
+        self._reject(syntax.Import, self._tspan(keyword), span, keyword=str(keyword))
         return ast.RejectedStmt(span, "import")
 
-    def decorated(self, meta: Any, children: list) -> ast.RejectedStmt:
-        construct = children[-1].construct if isinstance(children[-1], ast.RejectedStmt) else "def"
-        return ast.RejectedStmt(self._span(meta), construct)
+    def decorated(self, children: list) -> ast.RejectedStmt:
+        last = children[-1]
+        construct = last.construct if isinstance(last, ast.RejectedStmt) else "def"
+        return ast.RejectedStmt(self._whole(children), construct)
 
-    def decorator(self, meta: Any, children: list) -> None:
-        span = self._span(meta)
-        where = Span(self.file, span.line, span.column, span.line, span.column + 1)
-        self._reject(syntax.Decorator, where, Span(self.file, span.line, span.column,
-                                                  span.line, 10**9))
+    def decorator(self, children: list) -> Token:
+        at = self._tspan(children[0])
+        line_end = Span(self.file, at.line, at.column, at.line, 10**9)
+        self._reject(syntax.Decorator, at, line_end)
+        return children[0]
 
     def __default__(self, data: str, children: list, meta: Any) -> Any:
         entry = _STATEMENTS.get(data)
         if entry is not None:
             kind, keyword, construct = entry
-            span = self._span(meta)
-            self._reject(kind, self._kspan(meta, keyword), span, keyword=keyword)
+            span = self._whole(children)
+            first = children[0]  # the keyword, or the yield expression of a yield statement
+            self._reject(kind, self._span(first, first), span, keyword=keyword)
             return ast.RejectedStmt(span, construct)
-        return Tree(data, children, meta)  # the inside of a refused construct
+        return Tree(data, children)  # the inside of a refused construct
 
     # ------------------------------------------------------------------ atoms
 
-    def var(self, meta: Any, children: list) -> ast.Name | ast.Rejected:
+    def var(self, children: list) -> ast.Name | ast.Rejected:
         tok = children[0]
         name = str(tok)
         if not name.isascii():
-            return self._rejected(syntax.NonAsciiName, meta, "non-ASCII name", name=name)
-        return ast.Name(self._span(meta), name)
+            return self._rejected(syntax.NonAsciiName, children, "non-ASCII name", name=name)
+        return ast.Name(Span(self.file, tok.line, tok.column, tok.end_line, tok.end_column), name)
 
-    def number(self, meta: Any, children: list) -> ast.Constant | ast.Rejected:
-        text = str(children[0])
-        span = self._span(meta)
+    def number(self, children: list) -> ast.Constant | ast.Rejected:
+        tok = children[0]
+        text = str(tok)
+        span = self._tspan(tok)
         if text[-1] in "jJ":
-            return self._rejected(syntax.ComplexNumber, meta, "complex number", text=text)
-        if any(c in text for c in ".eE") and not text[:2].lower() == "0x":
+            return self._rejected(syntax.ComplexNumber, children, "complex number", text=text)
+        lower = text[:2].lower()
+        if lower not in ("0x", "0o", "0b") and any(c in text for c in ".eE"):
             return ast.Constant(span, float(text))
         digits = text.replace("_", "")
-        if len(digits) > MAX_INT_DIGITS and digits[:2].lower() not in ("0x", "0o", "0b"):
-            return self._rejected(syntax.NumberTooLong, meta, "number", digits=len(digits),
-                                 limit=MAX_INT_DIGITS)
+        if len(digits) > MAX_INT_DIGITS and lower not in ("0x", "0o", "0b"):
+            return self._rejected(syntax.NumberTooLong, children, "number", digits=len(digits),
+                                  limit=MAX_INT_DIGITS)
         try:
             return ast.Constant(span, int(text, 0))
         except ValueError:
-            return self._rejected(syntax.InvalidNumber, meta, "number", text=text,
-                                 reason="leading zeros in a decimal integer")
+            return self._rejected(syntax.InvalidNumber, children, "number", text=text,
+                                  reason="leading zeros in a decimal integer")
 
-    def strings(self, meta: Any, children: list) -> ast.Constant | ast.Rejected:
+    def strings(self, children: list) -> ast.Constant | ast.Rejected:
         parts: list[str] = []
         problem = None
         for tok in children:
             text = str(tok)
-            quote_at = min(i for i in (text.find('"'), text.find("'")) if i >= 0)
-            prefix, body = text[:quote_at], text[quote_at:]
-            lower = prefix.lower()
-            if "f" in lower:
+            if text[0] in "'\"":
+                prefix, body = "", text
+            else:
+                quote_at = min(i for i in (text.find('"'), text.find("'")) if i >= 0)
+                prefix, body = text[:quote_at].lower(), text[quote_at:]
+            if "f" in prefix:
                 problem = problem or (syntax.FString, tok, {})
-            elif lower not in ("", "r", "u"):
-                problem = problem or (syntax.StringPrefix, tok, {"prefix": prefix})
+            elif prefix not in ("", "r", "u"):
+                problem = problem or (syntax.StringPrefix, tok, {"prefix": text[: len(prefix)]})
             elif problem is None:
                 value = self._decode(prefix, body, tok)
                 if value is None:
@@ -283,14 +324,14 @@ class ToAst(Transformer_NonRecursive):
         if problem is not None:
             kind, tok, args = problem
             if kind is None:  # escape error, reported by _decode
-                return ast.Rejected(self._span(meta), "string")
-            return self._rejected(kind, meta, "string", where=self._tspan(tok), **args)
-        return ast.Constant(self._span(meta), "".join(parts))
+                return ast.Rejected(self._whole(children), "string")
+            return self._rejected(kind, children, "string", where=self._tspan(tok), **args)
+        return ast.Constant(self._whole(children), "".join(parts))
 
     def _decode(self, prefix: str, body: str, tok: Token) -> str | None:
         quote = 3 if body[:3] in ('"""', "'''") else 1
         inner = body[quote:-quote]
-        if "\\" not in inner or "r" in prefix.lower():
+        if "\\" not in inner or "r" in prefix:
             return inner
         try:  # the token is one well-formed literal, so literal_eval only decodes escapes
             with warnings.catch_warnings():
@@ -302,150 +343,156 @@ class ToAst(Transformer_NonRecursive):
             self._reject(syntax.InvalidEscape, span, span, reason=reason.rsplit(": ", 1)[-1])
             return None
 
-    def const_none(self, meta: Any, children: list) -> ast.Constant:
-        return ast.Constant(self._span(meta), None)
+    def const_none(self, children: list) -> ast.Constant:
+        return ast.Constant(self._tspan(children[0]), None)
 
-    def const_true(self, meta: Any, children: list) -> ast.Constant:
-        return ast.Constant(self._span(meta), True)
+    def const_true(self, children: list) -> ast.Constant:
+        return ast.Constant(self._tspan(children[0]), True)
 
-    def const_false(self, meta: Any, children: list) -> ast.Constant:
-        return ast.Constant(self._span(meta), False)
+    def const_false(self, children: list) -> ast.Constant:
+        return ast.Constant(self._tspan(children[0]), False)
 
-    def ellipsis(self, meta: Any, children: list) -> ast.Rejected:
-        return self._rejected(syntax.EllipsisLiteral, meta, "ellipsis")
+    def ellipsis(self, children: list) -> ast.Rejected:
+        return self._rejected(syntax.EllipsisLiteral, children, "ellipsis")
 
-    def tuple(self, meta: Any, children: list) -> ast.TupleExpr:
-        return ast.TupleExpr(self._span(meta), tuple(children))
+    def tuple(self, children: list) -> ast.TupleExpr:
+        elts = tuple(c for c in children if not isinstance(c, Token))
+        return ast.TupleExpr(self._whole(children), elts)
 
-    def list(self, meta: Any, children: list) -> ast.ListExpr:
-        return ast.ListExpr(self._span(meta), tuple(children))
+    def list(self, children: list) -> ast.ListExpr:
+        return ast.ListExpr(self._whole(children), tuple(children[1:-1]))
 
-    def set(self, meta: Any, children: list) -> ast.Rejected:
-        return self._rejected(syntax.SetLiteral, meta, "set")
+    def set(self, children: list) -> ast.Rejected:
+        return self._rejected(syntax.SetLiteral, children, "set")
 
-    def dict(self, meta: Any, children: list) -> ast.DictExpr | ast.Rejected:
-        if any(isinstance(c, ast.Rejected) for c in children):  # {**d}: reported already
-            return ast.Rejected(self._span(meta), "dict")
-        return ast.DictExpr(self._span(meta), tuple(children))
+    def dict(self, children: list) -> ast.DictExpr | ast.Rejected:
+        entries = children[1:-1]
+        if any(isinstance(c, ast.Rejected) for c in entries):  # {**d}: reported already
+            return ast.Rejected(self._whole(children), "dict")
+        return ast.DictExpr(self._whole(children), tuple(entries))
 
-    def key_value(self, meta: Any, children: list) -> ast.DictEntry:
-        return ast.DictEntry(self._span(meta), children[0], children[1])
+    def key_value(self, children: list) -> ast.DictEntry:
+        key, value = children
+        return ast.DictEntry(self._span(key, value), key, value)
 
-    def dict_unpack(self, meta: Any, children: list) -> ast.Rejected:
-        return self._rejected(syntax.Starred, meta, "unpacking", star="**")
+    def dict_unpack(self, children: list) -> ast.Rejected:
+        return self._rejected(syntax.Starred, children, "unpacking", star="**")
 
-    def star_expr(self, meta: Any, children: list) -> ast.Rejected:
-        return self._rejected(syntax.Starred, meta, "unpacking", star="*")
+    def star_expr(self, children: list) -> ast.Rejected:
+        return self._rejected(syntax.Starred, children, "unpacking", star="*")
 
-    def stararg(self, meta: Any, children: list) -> ast.Rejected:
-        return self._rejected(syntax.Starred, meta, "unpacking", star=str(children[0]))
+    def stararg(self, children: list) -> ast.Rejected:
+        return self._rejected(syntax.Starred, children, "unpacking", star=str(children[0]))
 
-    def _comprehension(self, meta: Any, children: list, data: str) -> ast.Rejected:
-        return self._rejected(syntax.Comprehension, meta, "comprehension", what=_COMPREHENSIONS[data])
+    def _comprehension(self, children: list, data: str) -> ast.Rejected:
+        return self._rejected(syntax.Comprehension, children, "comprehension",
+                              what=_COMPREHENSIONS[data])
 
-    def listcomp(self, meta: Any, children: list) -> ast.Rejected:
-        return self._comprehension(meta, children, "listcomp")
+    def listcomp(self, children: list) -> ast.Rejected:
+        return self._comprehension(children, "listcomp")
 
-    def setcomp(self, meta: Any, children: list) -> ast.Rejected:
-        return self._comprehension(meta, children, "setcomp")
+    def setcomp(self, children: list) -> ast.Rejected:
+        return self._comprehension(children, "setcomp")
 
-    def dictcomp(self, meta: Any, children: list) -> ast.Rejected:
-        return self._comprehension(meta, children, "dictcomp")
+    def dictcomp(self, children: list) -> ast.Rejected:
+        return self._comprehension(children, "dictcomp")
 
-    def genexp(self, meta: Any, children: list) -> ast.Rejected:
-        return self._comprehension(meta, children, "genexp")
+    def genexp(self, children: list) -> ast.Rejected:
+        return self._comprehension(children, "genexp")
 
-    def genexp_argument(self, meta: Any, children: list) -> _Args:
-        return _Args([self._comprehension(meta, children, "genexp")])
+    def genexp_argument(self, children: list) -> _Args:
+        return _Args([self._comprehension(children, "genexp")])
 
     # ------------------------------------------------------------------ trailers and operators
 
-    def getattr(self, meta: Any, children: list) -> ast.Attribute | ast.Rejected:
+    def getattr(self, children: list) -> ast.Attribute | ast.Rejected:
         value, tok = children
         if not str(tok).isascii():
-            return self._rejected(syntax.NonAsciiName, meta, "non-ASCII name", name=str(tok),
-                                 where=self._tspan(tok))
-        return ast.Attribute(self._span(meta), value, str(tok), self._tspan(tok))
+            return self._rejected(syntax.NonAsciiName, children, "non-ASCII name", name=str(tok),
+                                  where=self._tspan(tok))
+        return ast.Attribute(self._span(value, tok), value, str(tok), self._tspan(tok))
 
-    def subscript(self, meta: Any, children: list) -> ast.Rejected:
-        return self._rejected(syntax.Subscript, meta, "subscript", where=self._tspan(children[1]))
+    def subscript(self, children: list) -> ast.Rejected:
+        return self._rejected(syntax.Subscript, children, "subscript",
+                              where=self._tspan(children[1]))
 
-    def arguments(self, meta: Any, children: list) -> _Args:
+    def arguments(self, children: list) -> _Args:
         return _Args(children)
 
-    def kwarg(self, meta: Any, children: list) -> ast.Keyword | ast.Rejected:
+    def kwarg(self, children: list) -> ast.Keyword | ast.Rejected:
         tok, value = children
         if not str(tok).isascii():
-            return self._rejected(syntax.NonAsciiName, meta, "non-ASCII name", name=str(tok),
-                                 where=self._tspan(tok))
-        return ast.Keyword(self._span(meta), str(tok), self._tspan(tok), value)
+            return self._rejected(syntax.NonAsciiName, children, "non-ASCII name", name=str(tok),
+                                  where=self._tspan(tok))
+        return ast.Keyword(self._span(tok, value), str(tok), self._tspan(tok), value)
 
-    def call(self, meta: Any, children: list) -> ast.Call:
+    def call(self, children: list) -> ast.Call:
         func = children[0]
         args: list = []
         keywords: list[ast.Keyword] = []
-        seen: set[str] = set()
-        span = self._span(meta)
-        for arg in children[1] if len(children) > 1 else ():
-            if isinstance(arg, ast.Keyword):
-                if arg.name in seen:
-                    self._reject(syntax.DuplicateKeyword, arg.name_span, arg.name_span, name=arg.name)
-                seen.add(arg.name)
-                keywords.append(arg)
-            else:
-                if keywords and not isinstance(arg, ast.Rejected):
-                    self._reject(syntax.PositionalAfterKeyword, arg.span, arg.span)
-                args.append(arg)
-        return ast.Call(span, func, tuple(args), tuple(keywords))
+        if len(children) == 4:
+            seen: set[str] = set()
+            for arg in children[2]:
+                if type(arg) is ast.Keyword:
+                    if arg.name in seen:
+                        self._reject(syntax.DuplicateKeyword, arg.name_span, arg.name_span,
+                                     name=arg.name)
+                    seen.add(arg.name)
+                    keywords.append(arg)
+                else:
+                    if keywords and not isinstance(arg, ast.Rejected):
+                        self._reject(syntax.PositionalAfterKeyword, arg.span, arg.span)
+                    args.append(arg)
+        return ast.Call(self._span(func, children[-1]), func, tuple(args), tuple(keywords))
 
-    def binop(self, meta: Any, children: list) -> ast.BinOp | ast.Rejected:
+    def binop(self, children: list) -> ast.BinOp | ast.Rejected:
         left, op, right = children
         if op == "@":
-            return self._rejected(syntax.BitwiseOperator, meta, "operator", op="@",
-                                 where=self._tspan(op))
-        return ast.BinOp(self._span(meta), str(op), left, right)
+            return self._rejected(syntax.BitwiseOperator, children, "operator", op="@",
+                                  where=self._tspan(op))
+        return ast.BinOp(self._span(left, right), str(op), left, right)
 
-    def power(self, meta: Any, children: list) -> ast.BinOp:
-        return ast.BinOp(self._span(meta), "**", children[0], children[1])
+    def power(self, children: list) -> ast.BinOp:
+        left, _, right = children
+        return ast.BinOp(self._span(left, right), "**", left, right)
 
-    def unary(self, meta: Any, children: list) -> ast.UnaryOp:
-        return ast.UnaryOp(self._span(meta), str(children[0]), children[1])
+    def unary(self, children: list) -> ast.UnaryOp:
+        op, operand = children
+        return ast.UnaryOp(self._span(op, operand), str(op), operand)
 
-    def _operator(self, kind: type, meta: Any, tok: Token, op: str) -> ast.Rejected:
-        return self._rejected(kind, meta, "operator", op=op, where=self._tspan(tok))
+    def _operator(self, kind: type, children: list, tok: Token, op: str) -> ast.Rejected:
+        return self._rejected(kind, children, "operator", op=op, where=self._tspan(tok))
 
-    def invert(self, meta: Any, children: list) -> ast.Rejected:
-        return self._operator(syntax.BitwiseOperator, meta, children[0], "~")
+    def invert(self, children: list) -> ast.Rejected:
+        return self._operator(syntax.BitwiseOperator, children, children[0], "~")
 
-    def bitop(self, meta: Any, children: list) -> ast.Rejected:
-        return self._operator(syntax.BitwiseOperator, meta, children[1], str(children[1]))
+    def refused_ops(self, children: list) -> ast.Rejected:
+        """``a < b and c | d``: reported at the first operator, by its kind."""
+        op = children[1]
+        if isinstance(op, list):  # a comparison operator, e.g. ["is", "not"]
+            return self._operator(syntax.Comparison, children, op[0], " ".join(map(str, op)))
+        if op.type == "BITOP":
+            return self._operator(syntax.BitwiseOperator, children, op, str(op))
+        return self._operator(syntax.BooleanOperator, children, op, str(op))
 
-    def boolop(self, meta: Any, children: list) -> ast.Rejected:
-        return self._operator(syntax.BooleanOperator, meta, children[1], str(children[1]))
+    def not_op(self, children: list) -> ast.Rejected:
+        return self._operator(syntax.BooleanOperator, children, children[0], "not")
 
-    def not_op(self, meta: Any, children: list) -> ast.Rejected:
-        return self._operator(syntax.BooleanOperator, meta, children[0], "not")
-
-    def comp_op(self, meta: Any, children: list) -> list:
+    def comp_op(self, children: list) -> list:
         return children
 
-    def comparison(self, meta: Any, children: list) -> ast.Rejected:
-        toks = children[1]
-        return self._operator(syntax.Comparison, meta, toks[0], " ".join(map(str, toks)))
+    def ternary(self, children: list) -> ast.Rejected:
+        return self._rejected(syntax.ConditionalExpression, children, "conditional expression")
 
-    def ternary(self, meta: Any, children: list) -> ast.Rejected:
-        return self._rejected(syntax.ConditionalExpression, meta, "conditional expression")
+    def lambdef(self, children: list) -> ast.Rejected:
+        return self._rejected(syntax.Lambda, children, "lambda", where=self._tspan(children[0]))
 
-    def lambdef(self, meta: Any, children: list) -> ast.Rejected:
-        return self._rejected(syntax.Lambda, meta, "lambda",
-                             where=self._kspan(meta, "lambda"))
+    def walrus(self, children: list) -> ast.Rejected:
+        return self._rejected(syntax.Walrus, children, "assignment expression")
 
-    def walrus(self, meta: Any, children: list) -> ast.Rejected:
-        return self._rejected(syntax.Walrus, meta, "assignment expression")
-
-    def await_expr(self, meta: Any, children: list) -> ast.Rejected:
-        return self._rejected(syntax.Async, meta, "await", where=self._tspan(children[0]),
+    def await_expr(self, children: list) -> ast.Rejected:
+        return self._rejected(syntax.Async, children, "await", where=self._tspan(children[0]),
                               keyword="await")
 
-    def yield_expr(self, meta: Any, children: list) -> ast.Rejected:
-        return self._rejected(syntax.Yield, meta, "yield", where=self._kspan(meta, "yield"))
+    def yield_expr(self, children: list) -> ast.Rejected:
+        return self._rejected(syntax.Yield, children, "yield", where=self._tspan(children[0]))
