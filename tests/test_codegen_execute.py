@@ -218,3 +218,49 @@ def test_a_job_started_outside_its_run_directory_refuses(tmp_path: Path, monkeyp
     _, _, run_dir = _compile(mnist_program(), "mnist", "juwels-booster", tmp_path / "runs")
     proc = subprocess.run(["bash", str(run_dir / "jobs/digits.sbatch")], cwd=tmp_path, capture_output=True, text=True)
     assert proc.returncode == 2 and "run directory" in proc.stderr
+
+
+SBATCH_SHIM = """#!/bin/bash
+# sbatch --parsable ...: log the argv (one call per line, words separated by |), print an id.
+n=$(($(cat "$0.count" 2>/dev/null || echo 100) + 1))
+echo "$n" >"$0.count"
+(IFS='|'; echo "$*") >>"$0.log"
+echo "$n;cluster"
+"""
+
+
+def test_submit_sh_queues_the_chain_and_names_cannot_break_out_of_comments(tmp_path: Path, shims: Path, monkeypatch) -> None:
+    monkeypatch.setenv("BUDGET_ACCOUNTS", "deepacf")
+    (shims / "sbatch").write_text(SBATCH_SHIM)
+    (shims / "sbatch").chmod(0o755)
+    marker = tmp_path / "pwned"
+    program = mnist_program()
+    pipe = program.pipelines[0]
+    evil_stage = f"prepare\ntouch {marker}"
+    tasks = tuple(t.model_copy(update={"stage": evil_stage}) if t.stage == "prepare" else t for t in pipe.tasks)
+    pipe = pipe.model_copy(update={"tasks": tasks})
+    program = program.model_copy(update={"pipelines": (pipe,)})
+    source = SOURCE_INFO.model_copy(update={"path": f"/x/a\ntouch {marker}.mfile"})
+    profile = load_profile("juwels-booster")
+    plan = build_plan(program, "mnist", profile, source, HEADERS, Reporter())
+    run_dir = write_run_dir(plan, profile, tmp_path / "runs")
+    proc = subprocess.run(["bash", "submit.sh"], cwd=run_dir, env=_env(shims), capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    assert not marker.exists() and not list(tmp_path.glob("pwned*"))
+    calls = [line.split("|") for line in (shims / "sbatch.log").read_text().splitlines()]
+    assert calls[0] == ["--parsable", f"--chdir={run_dir}", "jobs/digits.sbatch"]
+    assert calls[1] == ["--parsable", f"--chdir={run_dir}", "--dependency=afterok:101", "--kill-on-invalid-dep=yes", "jobs/split.sbatch"]
+    assert calls[3] == ["--parsable", f"--chdir={run_dir}", "--dependency=afterok:102:103", "--kill-on-invalid-dep=yes", "jobs/evaluate.sbatch"]
+    assert proc.stdout.splitlines()[0] == "digits: 101"
+    jobs = json.loads((run_dir / "state" / "jobs.json").read_text())["jobs"]
+    assert [(j["name"], j["job_id"]) for j in jobs] == [("digits", "101"), ("split", "102"), ("train", "103"), ("evaluate", "104"), ("save", "105")]
+
+
+def test_modules_are_loaded_before_set_u_and_pass_shellcheck(tmp_path: Path, monkeypatch) -> None:
+    from golden_util import check_shell
+
+    monkeypatch.setenv("BUDGET_ACCOUNTS", "deepacf")
+    _, _, run_dir = _compile(mnist_program(), "mnist", "juwels-booster", tmp_path / "runs", modules=("Stages/2025", "Apptainer-Tools"))
+    text = (run_dir / "jobs" / "train.sbatch").read_text()
+    assert "set +u\nmodule load Stages/2025 Apptainer-Tools\nset -u\n" in text
+    check_shell([run_dir / "jobs" / "train.sbatch"])

@@ -131,7 +131,7 @@ def build_plan(
     account = resolve_account(profile)
     if account is None and profile.account_required:
         reporter.report(MissingAccount, fallback, profile=profile.name, env=profile.account_env or "BUDGET_ACCOUNTS")
-    elif account is not None and not re.match(r"^[A-Za-z0-9_.-]+$", account):
+    elif account is not None and not re.fullmatch(r"[A-Za-z0-9_.-]+", account):
         reporter.report(MissingAccount, fallback, profile=profile.name, env=profile.account_env or "BUDGET_ACCOUNTS",
                         hint=f"the account {account!r} is not a plain Slurm account name")
         account = None

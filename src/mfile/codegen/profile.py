@@ -66,7 +66,7 @@ class Container(_Frozen):
     @classmethod
     def _env_names(cls, names: tuple[str, ...]) -> tuple[str, ...]:
         for name in names:
-            if not _ENV_NAME.match(name):
+            if not _ENV_NAME.fullmatch(name):
                 raise ValueError(f"bind_env entry {name!r} is not an environment variable name")
         return names
 
@@ -109,14 +109,22 @@ class Profile(_Frozen):
     @classmethod
     def _plain_modules(cls, names: tuple[str, ...]) -> tuple[str, ...]:
         for name in names:
-            if not _PLAIN_WORD.match(name):
+            if not _PLAIN_WORD.fullmatch(name):
                 raise ValueError(f"module {name!r} contains characters that need quoting")
         return names
+
+    @field_validator("partitions")
+    @classmethod
+    def _plain_partitions(cls, partitions: dict[str, Partition]) -> dict[str, Partition]:
+        for name in partitions:
+            if not re.fullmatch(r"[A-Za-z0-9_.-]+", name):
+                raise ValueError(f"partition name {name!r} is not a Slurm partition name")
+        return partitions
 
     @field_validator("interconnect_suffix")
     @classmethod
     def _plain_suffix(cls, suffix: str) -> str:
-        if suffix and not re.match(r"^[A-Za-z0-9.-]+$", suffix):
+        if suffix and not re.fullmatch(r"[A-Za-z0-9.-]+", suffix):
             raise ValueError(f"interconnect_suffix {suffix!r} is not a host-name fragment")
         return suffix
 
@@ -128,10 +136,10 @@ class Profile(_Frozen):
                 raise ValueError(f"{key} {value!r} is not one of the partitions {sorted(self.partitions)}")
         if self.gpu_partition and self.partitions[self.gpu_partition].gpus_per_node == 0:
             raise ValueError(f"gpu_partition {self.gpu_partition!r} has no GPUs")
-        if self.account_env is not None and not _ENV_NAME.match(self.account_env):
+        if self.account_env is not None and not _ENV_NAME.fullmatch(self.account_env):
             raise ValueError(f"account_env {self.account_env!r} is not an environment variable name")
         for word in self.mpi.args + self.container.command + self.container.flags + self.container.gpu_flags:
-            if not _PLAIN_WORD.match(word):
+            if not _PLAIN_WORD.fullmatch(word):
                 raise ValueError(f"{word!r} contains characters that need quoting")
         return self
 
@@ -154,7 +162,7 @@ def load_profile(name_or_path: str) -> Profile:
     path = Path(name_or_path)
     looks_like_path = name_or_path.endswith(".toml") or "/" in name_or_path
     if not looks_like_path:
-        if not re.match(r"^[A-Za-z0-9_.-]+$", name_or_path) or not (PROFILE_DIR / f"{name_or_path}.toml").is_file():
+        if not re.fullmatch(r"[A-Za-z0-9_.-]+", name_or_path) or not (PROFILE_DIR / f"{name_or_path}.toml").is_file():
             raise ProfileError(
                 f"unknown profile {name_or_path!r}; shipped: {', '.join(shipped_profiles())} "
                 "(or pass the path of a .toml file)"

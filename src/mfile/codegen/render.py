@@ -20,7 +20,7 @@ import jinja2
 
 from mfile.codegen.jobs import Job, plan_jobs
 from mfile.codegen.profile import Profile
-from mfile.codegen.slurm import launch, render_flags, sbatch_options, word
+from mfile.codegen.slurm import comment, launch, render_flags, sbatch_options, word
 from mfile.runtime import manifest
 from mfile.runtime.manifest import Plan
 
@@ -54,10 +54,10 @@ def _job_script(plan: Plan, profile: Profile, job: Job) -> str:
     search = task.search
     context = dict(
         version=plan.mfile_version,
-        task_id=word(task.id),
-        pipeline=word(plan.pipeline.name),
-        what=_what(task),
-        source_name=word(Path(plan.source.path).name),
+        task_id=comment(task.id),
+        pipeline=comment(plan.pipeline.name),
+        what=comment(_what(task)),
+        source_name=comment(Path(plan.source.path).name),
         sbatch=render_flags(options),
         extra=list(res.sbatch_extra) if job.kind != "select" else [],
         modules=" ".join(profile.modules),
@@ -70,8 +70,8 @@ def _job_script(plan: Plan, profile: Profile, job: Job) -> str:
         first=job.offset,
         last=job.offset + job.count - 1,
         points=len(search.points) if search else 0,
-        metric=f"{search.metric_step}.{search.metric_port}.{search.metric_column}" if search else "",
-        mode=search.mode if search else "",
+        metric=comment(f"{search.metric_step}.{search.metric_port}.{search.metric_column}") if search else "",
+        mode=comment(search.mode) if search else "",
     )
     return _env().get_template(template).render(**context)
 
@@ -87,10 +87,10 @@ def _submit_script(plan: Plan, jobs: list[Job]) -> str:
             dict(
                 key=word(job.name), name=job.name, name_q=word(job.name), task_q=word(job.task),
                 kind=job.kind, script=word(job.script), after=after,
-                comment=f"{job.name}: {kind} (stage {task.stage}){waits}",
+                comment=comment(f"{job.name}: {kind} (stage {task.stage}){waits}"),
             )
         )
-    return _env().get_template("submit.sh.j2").render(version=plan.mfile_version, pipeline=word(plan.pipeline.name), jobs=rows)
+    return _env().get_template("submit.sh.j2").render(version=plan.mfile_version, pipeline=comment(plan.pipeline.name), jobs=rows)
 
 
 def render_scripts(plan: Plan, profile: Profile) -> dict[str, str]:

@@ -118,7 +118,7 @@ _MEMORY = re.compile(r"^(\d+)\s*([KMGT]?)B?$", re.IGNORECASE)
 
 def parse_time(text: str) -> int | None:
     """Slurm's time formats (M, M:S, H:M:S, D-H, D-H:M, D-H:M:S) -> seconds; None if invalid."""
-    m = _TIME.match(text.strip()) if isinstance(text, str) else None
+    m = _TIME.fullmatch(text.strip()) if isinstance(text, str) else None
     if not m:
         return None
     days, a, b, c = m.groups()
@@ -143,7 +143,7 @@ def format_time(seconds: int) -> str:
 
 def parse_memory(text: str) -> int | None:
     """``64G``, ``512M``, ``1T``, ``800`` (MB, Slurm's default unit) -> MB; None if invalid."""
-    m = _MEMORY.match(text.strip()) if isinstance(text, str) else None
+    m = _MEMORY.fullmatch(text.strip()) if isinstance(text, str) else None
     if not m:
         return None
     value = int(m.group(1))
@@ -179,7 +179,7 @@ _SHORT = re.compile(r"^-([A-Za-z])")
 
 
 def option_name(option: str) -> str | None:
-    m = _OPTION.match(option) or _SHORT.match(option)
+    m = _OPTION.fullmatch(option) or _SHORT.match(option)
     return m.group(1) if m else None
 
 
@@ -231,9 +231,11 @@ def _merged_request(task: Task) -> Resources:
                 merged["memory"] = r.memory
         if r.time is not None and parse_time(r.time) is not None:
             seconds += parse_time(r.time) or 0
-        for name in ("partition", "container"):
-            if getattr(r, name) is not None and name not in merged:
-                merged[name] = getattr(r, name)
+        if r.partition is not None and "partition" not in merged:
+            merged["partition"] = r.partition
+        if r.container is not None and "container" not in merged:
+            relative = step.item is not None and not r.container.startswith(("/", "$"))
+            merged["container"] = f"{step.item.directory.rstrip('/')}/{r.container}" if relative else r.container  # type: ignore[union-attr]
         if r.parallel == "data":
             merged["parallel"] = "data"
     if seconds:
@@ -364,7 +366,7 @@ def check_sbatch_extra(task: Task, options: tuple[str, ...], reporter: Reporter,
         if name in RESERVED_OPTIONS:
             reporter.report(ReservedSbatchOption, span, option=option, task=task.id, field=RESERVED_OPTIONS[name])
             ok = False
-        elif name is None or not _OPTION.match(option):
+        elif name is None or not _OPTION.fullmatch(option):
             reporter.report(MalformedSbatchOption, span, option=option, task=task.id)
             ok = False
     return ok

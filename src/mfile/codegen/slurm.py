@@ -25,6 +25,12 @@ def word(text: str | int) -> str:
     return shlex.quote(str(text))
 
 
+def comment(text: object) -> str:
+    """Text for a ``#`` comment line: printable ASCII only, so a newline in a name (or any
+    control character) can never end the comment and start a command."""
+    return re.sub(r"[^ -~]", "?", str(text))
+
+
 def render_flags(options: Mapping[str, FlagValue]) -> list[str]:
     """``{"cpus_per_task": 4, "requeue": True, "mem": None}`` -> ``["--cpus-per-task=4", "--requeue"]``.
 
@@ -46,7 +52,7 @@ _ENV_PREFIX = re.compile(r"^\$\{?([A-Za-z_][A-Za-z0-9_]*)\}?(/.*)?$")
 def shell_path(path: str) -> str:
     """A path for a script: ``$VAR/rest`` keeps the variable (it must be set when the job runs,
     with a clear message if not); everything else is quoted literally."""
-    m = _ENV_PREFIX.match(path)
+    m = _ENV_PREFIX.fullmatch(path)
     if not m:
         return word(path)
     var, rest = m.group(1), m.group(2) or ""
