@@ -84,3 +84,18 @@ def test_grib_tiny_xarray_example(tmp_path):
     ds = load.load({"path": str(xarray_grib()), "short_name": "t", "level": 850, "member": 1}, ctx)
     assert ds["t"].shape == (3, 3, 4) and ds.attrs["sample_dim"] == "time"
     assert np.isfinite(ds["t"].values).all()
+
+
+def test_relative_path_is_found_beside_the_mfile(tmp_path, monkeypatch):
+    project = tmp_path / "project"
+    (project / "data").mkdir(parents=True)
+    shutil.copy(sample("A1B_north_america.nc"), project / "data" / "a1b.nc")
+    run = tmp_path / "out" / "batch"
+    (run / "data" / "load").mkdir(parents=True)
+    (run / "plan.json").write_text('{"source": {"path": "%s", "sha256": "x"}}' % (project / "climate.mfile"))
+    monkeypatch.chdir(run)  # jobs run in their run directory
+    load, ctx = item("netcdf", run / "data" / "load")
+    ds = load.load({"path": "data/a1b.nc", "variable": "air_temperature"}, ctx)
+    assert ds.sizes["time"] == 240
+    with pytest.raises(ItemError, match=f"looked in {run} or {project}"):
+        load.load({"path": "data/missing.nc", "variable": "air_temperature"}, ctx)

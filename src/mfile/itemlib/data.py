@@ -60,20 +60,48 @@ def columns_array(ds: xr.Dataset, names: list[str], dtype: Any = np.float32) -> 
     return np.concatenate([a.reshape(n, -1) for a in arrays], axis=1)
 
 
-def resolve_paths(pattern: str, what: str = "path") -> list[str]:
+def source_dir(ctx: Any = None) -> Path | None:
+    """The directory of the M-File the plan was compiled from (``plan.json``'s ``source.path``),
+    found from the run directory: the nearest directory above the task's working directory
+    (or the current one) that holds ``plan.json``."""
+    import json
+
+    starts = [Path(getattr(ctx, "work_dir", ".")).resolve(), Path.cwd()] if ctx is not None else [Path.cwd()]
+    for start in starts:
+        for candidate in (start, *start.parents):
+            plan = candidate / "plan.json"
+            if plan.is_file():
+                try:
+                    source = json.loads(plan.read_text(encoding="utf-8"))["source"]["path"]
+                except (OSError, ValueError, KeyError, TypeError):
+                    return None
+                return Path(source).parent
+    return None
+
+
+def resolve_paths(pattern: str, what: str = "path", ctx: Any = None) -> list[str]:
     """Files matching a glob (``~`` and ``$VARS`` expanded), sorted; none is an error.
 
-    Relative patterns are relative to the task's working directory, which the runtime sets
-    to the directory of the M-File (so an M-File names its data the way its author sees it).
+    A relative pattern is looked up in the current directory (a job runs in its run
+    directory), then beside the M-File the plan was compiled from, so an M-File names its
+    data the way its author sees it (``data/digits.nc`` next to ``mnist.mfile``).
     """
     if not pattern:
         raise ItemError(f"parameter {what!r} is empty: name a file or a glob")
     expanded = os.path.expandvars(os.path.expanduser(str(pattern)))
-    found = sorted(glob.glob(expanded))
-    if not found:
-        where = Path.cwd() if not os.path.isabs(expanded) else Path(expanded).parent
-        raise ItemError(f"{what} {pattern!r} matches no file (looked relative to {where})")
-    return found
+    if os.path.isabs(expanded):
+        bases = [Path("/")]
+    else:
+        bases = [Path.cwd()]
+        beside = source_dir(ctx)
+        if beside is not None and beside not in bases:
+            bases.append(beside)
+    for base in bases:
+        found = sorted(glob.glob(str(base / expanded)))
+        if found:
+            return found
+    where = " or ".join(str(b) for b in bases) if not os.path.isabs(expanded) else "the file system"
+    raise ItemError(f"{what} {pattern!r} matches no file (looked in {where})")
 
 
 def time_seconds(values: Any) -> np.ndarray:

@@ -15,7 +15,7 @@ MEMBER_DIM = "number"
 
 
 def load(params: dict[str, Any], ctx: Any) -> xr.Dataset:
-    files = resolve_paths(str(param(params, ctx, "path", "")), "path")
+    files = resolve_paths(str(param(params, ctx, "path", "")), "path", ctx)
     short_name = str(param(params, ctx, "short_name", ""))
     level = int(param(params, ctx, "level", -1))
     member = int(param(params, ctx, "member", 0))

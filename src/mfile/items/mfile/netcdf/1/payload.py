@@ -13,7 +13,7 @@ from mfile.itemlib.params import ItemError, param, param_list
 
 
 def load(params: dict[str, Any], ctx: Any) -> xr.Dataset:
-    files = resolve_paths(str(param(params, ctx, "path", "")), "path")
+    files = resolve_paths(str(param(params, ctx, "path", "")), "path", ctx)
     variable = str(param(params, ctx, "variable", ""))
     time_dim = str(param(params, ctx, "time_dim", "time"))
     chunks = int(param(params, ctx, "chunks", 64))
