@@ -65,7 +65,7 @@ class SlurmScheduler:
             message = (proc.stderr or proc.stdout).strip() or f"sbatch exited with {proc.returncode}"
             raise SchedulerError(message, transient=is_transient(message))
         lines = [line.strip() for line in proc.stdout.splitlines() if line.strip()]
-        m = _JOB_ID.match(lines[-1]) if lines else None
+        m = _JOB_ID.fullmatch(lines[-1]) if lines else None
         if m is None:
             raise SchedulerError(f"sbatch printed no job id: {proc.stdout.strip()!r}")
         return m.group(1)
