@@ -132,8 +132,8 @@ def test_defaults_fill_every_field() -> None:
     t = task("t", "s", item("demo/x:1.0", "trainable"), 6, gpus=4)
     plan = build_plan(program(pipeline("p", [t], {"s": ["t"]})), "p", load_profile("juwels-booster"), SOURCE_INFO, HEADERS, Reporter())
     res = plan.task("t").resources
-    # DDP: one rank per GPU, the node's cores shared among them, the partition's default time.
+    # DDP: one rank per GPU, the node's cores shared among them, the profile's default time.
     assert (res.partition, res.nodes, res.tasks, res.cpus_per_task, res.gpus, res.time, res.requeue) == (
-        "booster", 1, 4, 12, 4, "06:00:00", True)
+        "booster", 1, 4, 12, 4, "01:00:00", True)
     assert res.container == "$PROJECT/mfile/mfile-runtime.sif"
     assert res.origin["gpus"] == loc(6, 30, 8)

@@ -271,7 +271,9 @@ def resolve(task: Task, profile: Profile, reporter: Reporter, fallback: Span) ->
             reporter.report(GpusWithoutGpuPartition, at("gpus"), task=task.id, gpus=gpus, partition=profile.cpu_partition, gpu_partitions="none in this profile")
         return None
 
-    seconds = part_default = parse_time(part.default_time or profile.default_time)
+    # The profile's default, not the partition's (JSC: 6 h): a task that says nothing should
+    # not hold a whole node for hours of budget. Capped at the partition's limit.
+    seconds = part_default = min(parse_time(profile.default_time) or 3600, parse_time(part.max_time) or 3600)
     if req.time is not None:
         seconds = parse_time(req.time)
         if seconds is None:
