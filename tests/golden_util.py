@@ -1,7 +1,9 @@
 """Golden files: compare generated text with tests/golden/<name>; regenerate on demand.
 
 ``MFILE_UPDATE_GOLDEN=1 pytest tests/test_codegen_golden.py`` rewrites the files (review the
-git diff); they are never edited by hand. A mismatch fails with a unified diff.
+git diff); they are never edited by hand. A mismatch fails with a unified diff. Registered as a
+plugin (``pytest_plugins = ["golden_util"]`` in tests/conftest.py) this module also adds the
+option ``pytest --update-golden``.
 """
 
 from __future__ import annotations
@@ -17,8 +19,19 @@ import pytest
 GOLDEN = Path(__file__).resolve().parent / "golden"
 
 
+_OPTION = {"update": False}
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption("--update-golden", action="store_true", help="rewrite tests/golden/ from the generated text")
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    _OPTION["update"] = bool(config.getoption("--update-golden", default=False))
+
+
 def updating() -> bool:
-    return os.environ.get("MFILE_UPDATE_GOLDEN") == "1"
+    return _OPTION["update"] or os.environ.get("MFILE_UPDATE_GOLDEN") == "1"
 
 
 def assert_golden(name: str, text: str) -> None:
