@@ -131,7 +131,8 @@ def _limit_depth(statements: list, long_lines: set[int], file: str) -> list:
         if deep is None:
             out.append(stmt)
             continue
-        span = deep.span
+        value = getattr(stmt, "value", stmt)  # report the whole expression, from its start
+        span = Span(file, value.span.line, value.span.column, value.span.line, value.span.column + 1)
         _BUILDER._reject(syntax.ExpressionTooDeep, span, span, limit=MAX_EXPR_DEPTH)
         out.append(ast.RejectedStmt(stmt.span, "expression too deep"))
     return out

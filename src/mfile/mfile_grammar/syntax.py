@@ -76,6 +76,7 @@ _PAYLOAD = "put code in an item payload (payload.py) and call the item from the 
 class InvalidSyntax(Diagnostic):
     code = "E001"
     message = "invalid syntax: {detail}"
+    hint = "an M-File is Python syntax restricted to assignments, calls and literals"
 
 
 class UnterminatedString(Diagnostic):
