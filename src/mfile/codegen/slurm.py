@@ -69,6 +69,8 @@ def sbatch_options(plan: Plan, profile: Profile, job: Job, res: Resources, task:
         "time": res.time,
         "nodes": res.nodes,
         "ntasks": res.tasks,
+        # Without it Slurm may pack 7 ranks on one node and 1 on the other (DDP wants 4 + 4).
+        "ntasks_per_node": (res.tasks or 1) // (res.nodes or 1) if (res.tasks or 1) > 1 else None,
         "cpus_per_task": res.cpus_per_task,
         "gres": f"gpu:{res.gpus}" if res.gpus else None,
         "mem": f"{parse_memory(res.memory)}M" if res.memory else None,
@@ -77,7 +79,7 @@ def sbatch_options(plan: Plan, profile: Profile, job: Job, res: Resources, task:
     }
     if job.kind == "select":
         options.update(partition=profile.cpu_partition, time=profile.select_time, nodes=1, ntasks=1,
-                       cpus_per_task=1, gres=None, mem=None)
+                       ntasks_per_node=None, cpus_per_task=1, gres=None, mem=None)
         options["time"] = format_time(parse_time(profile.select_time) or 600)
         return options
     if job.kind == "array":
