@@ -199,8 +199,10 @@ def execute_step(step: Step) -> dict[str, str]:
     values = _slice_inputs(step, read_inputs(step))
     module = load_module(step)
     tag = ctx.bcast(uuid.uuid4().hex[:12])
-    temps: dict[str, Path] = {}
+    temps: dict[str, Path] = {}  # rank 0's finished temp dirs of ports written outside _write_outputs
     results: dict[str, Any] = {}
+    if item.kind in ("trainable", "deployment") and task.mode == "run":
+        results["model"] = _MODEL_DIR
     ctx.log(f"calling {item.ref} ({item.kind}{', predict' if task.mode == 'predict' else ''})")
     if task.mode == "predict":
         model = values.pop("model", None)
@@ -249,6 +251,9 @@ def execute_step(step: Step) -> dict[str, str]:
     return _write_outputs(step, results, temps, tag)
 
 
+_MODEL_DIR = object()  # marks the model port, which rank 0 writes as a directory
+
+
 def _is_dataset(value: Any) -> bool:
     import xarray as xr
 
@@ -286,19 +291,19 @@ def _stop_check(step: Step) -> None:
 
 def _write_outputs(step: Step, results: dict[str, Any], temps: dict[str, Path], tag: str) -> dict[str, str]:
     ctx, w = step.ctx, step.world
-    missing = [p for p in step.out_dirs if p not in results and p not in temps]
+    missing = [p for p in step.out_dirs if p not in results]
     if missing:
         raise TaskFailure(
             f"{step.label}: its payload returned no value for output port {missing[0]!r} "
             f"(it returned: {', '.join(results) or 'nothing'})"
         )
-    extra = [p for p in results if p not in step.out_dirs]
+    extra = [p for p, v in results.items() if p not in step.out_dirs and v is not _MODEL_DIR]
     if extra:
         ctx.log(f"note: ignoring values for undeclared output ports: {', '.join(extra)}")
     types = {p.name: p.type for p in step.task.outputs}
     sample_dims: dict[str, str | None] = {}
     for port, value in results.items():
-        if port not in step.out_dirs:
+        if port not in step.out_dirs or value is _MODEL_DIR:
             continue
         where = f"output {port!r} of {step.label}"
         if _is_dataset(value):
