@@ -71,10 +71,12 @@ def _slurm_up() -> bool:
 PROBE = r'''
 import json, os, pathlib, sys
 plan = pathlib.Path(sys.argv[3]); task = sys.argv[4]
-record = {"rank": os.environ.get("RANK"), "world": os.environ.get("WORLD_SIZE"), "master": os.environ.get("MASTER_ADDR"),
+record = {"rank": os.environ.get("RANK"), "argv": sys.argv[4:], "array": os.environ.get("SLURM_ARRAY_TASK_ID"), "world": os.environ.get("WORLD_SIZE"), "master": os.environ.get("MASTER_ADDR"),
           "params": next(t for t in json.loads(plan.read_text())["pipeline"]["tasks"] if t["id"] == task)["params"]}
 (plan.parent / "probe").mkdir(exist_ok=True)
-(plan.parent / "probe" / f"{task}.{record['rank']}.json").write_text(json.dumps(record))
+offset = int(sys.argv[sys.argv.index("--point-offset") + 1]) if "--point-offset" in sys.argv else 0
+name = f"{task}.{record['rank']}" + (f".{int(record['array']) + offset}" if record["array"] else "") + (".select" if "--select" in sys.argv else "")
+(plan.parent / "probe" / f"{name}.json").write_text(json.dumps(record))
 '''
 
 
@@ -108,3 +110,38 @@ def test_a_compiled_pipeline_runs_on_the_local_slurm(tmp_path: Path) -> None:
     assert train["world"] == "2" and train["master"]
     assert json.loads((run_dir / "probe" / "digits.0.json").read_text())["params"] == plan.task("digits").params
     assert json.loads((run_dir / "state" / "jobs.json").read_text())["jobs"][0]["job_id"] == ids[0]
+
+
+@pytest.mark.e2e
+@pytest.mark.skipif(not _slurm_up(), reason="no local Slurm (scripts/local-slurm.sh start)")
+def test_a_search_runs_as_a_real_job_array_then_its_select_job(tmp_path: Path) -> None:
+    from codegen_ir import item, pipeline, program, search_spec, task
+    from mfile.compiler.ir import Resources
+
+    probe = tmp_path / "probe.py"
+    probe.write_text(PROBE)
+    shim = tmp_path / "python"
+    shim.write_text(f"#!/bin/bash\nexec {sys.executable} {probe} \"$@\"\n")
+    shim.chmod(0o755)
+    spec = search_spec(points=3, throttle=2)
+    spec = spec.model_copy(update={"steps": tuple(s.model_copy(update={"resources": Resources(time="00:05:00")}) for s in spec.steps)})
+    tune = task("tune", "tune", None, 9, kind="search", search=spec)
+    profile = load_profile("local").model_copy(update={"python": str(shim), "max_array_size": 2})
+    plan = build_plan(program(pipeline("hp", [tune], {"tune": ["tune"]})), "hp", profile, SOURCE_INFO, HEADERS, Reporter())
+    assert plan is not None
+    run_dir = write_run_dir(plan, profile, tmp_path / "runs")
+    assert "#SBATCH --array=0-1%2" in (run_dir / "jobs" / "tune.sbatch").read_text()
+    assert "--point-offset 2" in (run_dir / "jobs" / "tune.part1.sbatch").read_text()
+    out, err = io.StringIO(), io.StringIO()
+    assert submit_command(run_dir, False, False, None, SlurmScheduler(), out=out, err=err) == 0, err.getvalue()
+    deadline = time.time() + 120
+    while not (run_dir / "probe" / "tune.0.select.json").exists():
+        if time.time() > deadline:
+            pytest.fail(f"search did not finish: {sorted(p.name for p in (run_dir / 'logs').iterdir())}")
+        time.sleep(0.5)
+    elements = sorted(p.name for p in (run_dir / "probe").glob("tune.0.?.json"))
+    assert elements == ["tune.0.0.json", "tune.0.1.json", "tune.0.2.json"]  # points 0-1, then 2 (offset 2)
+    last = json.loads((run_dir / "probe" / "tune.0.2.json").read_text())
+    assert last["argv"] == ["tune", "--point-from-env", "--point-offset", "2"] and last["array"] == "0"
+    logs = sorted(p.name for p in (run_dir / "logs").iterdir())
+    assert any(name.startswith("hp.tune-") and name.endswith("_0.out") for name in logs)
