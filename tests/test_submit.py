@@ -160,3 +160,31 @@ def test_cli_submit_dry_run_and_bad_run_dir(run_dir: Path, tmp_path: Path) -> No
     assert result.exit_code == 0 and "jobs/save.sbatch" in result.output
     result = runner.invoke(main, ["submit", str(tmp_path / "nowhere")])
     assert result.exit_code == 2 and "not a run directory" in result.output
+
+
+def test_a_pipeline_reading_another_waits_for_its_queued_job(run_dir: Path) -> None:
+    from codegen_ir import MODEL, item, pipeline, program, task
+    from mfile.compiler.ir import Binding
+
+    _submit(run_dir)  # the era5 pipeline is queued: its jobs.json names the job of `save`
+    save_id = next(j["job_id"] for j in json.loads((run_dir / "state" / "jobs.json").read_text())["jobs"] if j["name"] == "save")
+    reads = Binding(port="model", source_task="save", source_port="model", source_pipeline="era5", type=MODEL)
+    predict = task("predict", "s", item("demo/unet:2.1", "trainable"), 3, inputs=[reads])
+    profile = load_profile("juwels-booster")
+    plan = build_plan(program(pipeline("infer", [predict], {"s": ["predict"]})), "infer", profile,
+                      SourceInfo(path=str(run_dir.parent.parent / "era5.mfile"), sha256="0" * 64), (), Reporter())
+    assert plan is not None and plan.needs_pipelines == ("era5",)
+    infer = write_run_dir(plan, profile, run_dir.parent)
+    code, fake, out, err, _ = _submit(infer, scheduler=FakeScheduler(next_id=2000))
+    assert code == 0
+    assert fake.submitted[0][1] == (f"--chdir={infer}", f"--dependency=afterok:{save_id}", "--kill-on-invalid-dep=yes")
+    assert f"waits for job {save_id}" in err
+    # Once era5's save is done, nothing to wait for.
+    (run_dir / "state" / "save.json").write_text(json.dumps({"status": "done"}))
+    code, fake, _, err, _ = _submit(infer, scheduler=FakeScheduler(next_id=3000))
+    assert fake.submitted[0][1] == (f"--chdir={infer}",) and "waits" not in err
+    # Not done and never queued: a warning that the task will fail.
+    (run_dir / "state" / "save.json").unlink()
+    (run_dir / "state" / "jobs.json").unlink()
+    code, fake, _, err, _ = _submit(infer, dry_run=True)
+    assert "has not finished save and it is not queued" in err

@@ -92,6 +92,38 @@ def changed_inputs(plan: Plan) -> list[str]:
     return problems
 
 
+def _sibling_jobs(sibling: Path) -> dict[str, str]:
+    """Task id -> id of the job that completes it, from another run directory's jobs.json."""
+    try:
+        rows = json.loads(manifest.jobs_path(sibling).read_text(encoding="utf-8")).get("jobs", [])
+    except (OSError, ValueError, AttributeError):
+        return {}
+    return {r["task"]: str(r["job_id"]) for r in rows
+            if isinstance(r, dict) and r.get("kind") in ("task", "select") and "task" in r and "job_id" in r}
+
+
+def sibling_dependencies(plan: Plan, run_dir: Path, err: TextIO) -> dict[str, list[str]]:
+    """Tasks that read another pipeline's outputs that are not done yet: wait (afterok) for the
+    job that makes them, when that pipeline was submitted; else warn that they will fail."""
+    waits: dict[str, list[str]] = {}
+    for other in plan.needs_pipelines:
+        sibling = manifest.source_run_dir(run_dir, other)
+        queued = _sibling_jobs(sibling)
+        for task in plan.pipeline.tasks:
+            bindings = list(task.inputs) + [b for s in (task.search.steps if task.search else ()) for b in s.inputs]
+            for source in sorted({b.source_task for b in bindings if b.source_pipeline == other}):
+                if is_done(sibling, source):
+                    continue
+                if source in queued:
+                    waits.setdefault(task.id, []).append(queued[source])
+                    err.write(f"mfile: note: {task.id} waits for job {queued[source]} ({other}.{source}), "
+                              "which has not finished yet\n")
+                else:
+                    err.write(f"mfile: warning: pipeline {other!r} has not finished {source} and it is not "
+                              f"queued: {task.id} will fail (submit {sibling} first)\n")
+    return waits
+
+
 def _submit_with_retry(scheduler: Scheduler, job: Job, options: list[str], run_dir: Path,
                        sleep: Callable[[float], None], err: TextIO) -> str:
     for attempt, delay in enumerate((*RETRY_DELAYS, None)):
@@ -146,13 +178,7 @@ def submit_command(
     profile = Profile.model_validate(plan.extra["slurm"]["profile"])
     for problem in changed_inputs(plan):
         err.write(f"mfile: warning: {problem}\n")
-    for other in plan.needs_pipelines:
-        needed = {b.source_task for t in plan.pipeline.tasks for b in t.inputs if b.source_pipeline == other}
-        sibling = manifest.source_run_dir(run_dir, other)
-        missing = sorted(t for t in needed if not is_done(sibling, t))
-        if missing:
-            err.write(f"mfile: warning: pipeline {other!r} has not finished {', '.join(missing)}; "
-                      f"jobs reading them will fail (submit {sibling} first)\n")
+    external = sibling_dependencies(plan, run_dir, err)
 
     tasks = set(select_tasks(plan, run_dir, resume, stage))
     jobs = [j for j in plan_jobs(plan, profile) if j.task in tasks]
@@ -162,8 +188,9 @@ def submit_command(
     if dry_run:
         out.write("# dry run: @NAME stands for the job id sbatch prints for job NAME\n")
         for job in jobs:
-            after = [a for a in job.after if any(j.name == a for j in jobs)]
-            options = _options(run_dir, [f"@{a}" for a in after])
+            after = [f"@{a}" for a in job.after if any(j.name == a for j in jobs)]
+            after += external.get(job.task, []) if job.kind != "select" else []
+            options = _options(run_dir, after)
             out.write(shlex.join(["sbatch", "--parsable", *options, job.script]) + "\n")
         return 0
 
@@ -183,7 +210,7 @@ def submit_command(
         lock.truncate()
         lock.write(f"{os.getpid()}\n")
         lock.flush()
-        return _submit_jobs(run_dir, plan, jobs, tasks, scheduler, sleep, out, err)
+        return _submit_jobs(run_dir, plan, jobs, tasks, external, scheduler, sleep, out, err)
 
 
 def _options(run_dir: Path, after_ids: list[str]) -> list[str]:
@@ -193,17 +220,22 @@ def _options(run_dir: Path, after_ids: list[str]) -> list[str]:
     return options
 
 
-def _submit_jobs(run_dir: Path, plan: Plan, jobs: list[Job], tasks: set[str], scheduler: Scheduler,
+def _submit_jobs(run_dir: Path, plan: Plan, jobs: list[Job], tasks: set[str], external: dict[str, list[str]],
+                 scheduler: Scheduler,
                  sleep: Callable[[float], None], out: TextIO, err: TextIO) -> int:
     ids: dict[str, str] = {}
     rows: list[dict] = []
     for job in jobs:
         # Jobs of tasks not queued now are done: nothing to wait for.
         after = [ids[a] for a in job.after if a in ids]
+        after += external.get(job.task, []) if job.kind != "select" else []
         try:
             job_id = _submit_with_retry(scheduler, job, _options(run_dir, after), run_dir, sleep, err)
         except SchedulerError as exc:
             err.write(f"mfile: error: sbatch refused {job.script}: {exc}\n")
+            if external.get(job.task) and "dependency" in str(exc).lower():
+                err.write(f"mfile: hint: it waits for job(s) {' '.join(external[job.task])} of another pipeline, which "
+                          "Slurm no longer knows or which failed: submit that pipeline again first\n")
             if ids:
                 scheduler.cancel(list(ids.values()))
                 err.write(f"mfile: cancelled the {len(ids)} job(s) this submit had queued: {' '.join(ids.values())}\n")
