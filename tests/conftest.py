@@ -1,0 +1,61 @@
+"""Shared fixtures: the local Slurm cluster for tests marked ``e2e``.
+
+``slurm_cluster`` runs ``scripts/local-slurm.sh start`` once per session (idempotent: an already
+running cluster is reused and left running afterwards, so a second test run starts in a second).
+When the script says Slurm cannot run on this machine at all (exit 4, ``unavailable: ...``), the
+e2e tests are skipped with that reason, except in CI (``CI`` set), where that is a failure. Any
+other start failure is a failure everywhere: a broken cluster must not look like a skip.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+SCRIPT = ROOT / "scripts" / "local-slurm.sh"
+EXIT_UNAVAILABLE = 4
+
+
+@dataclass(frozen=True)
+class SlurmCluster:
+    partitions: tuple[str, ...]  # the default one first
+    node: str
+    cpus: int
+    python: str  # the project's Python, which jobs on this cluster run
+
+
+def _sinfo(fmt: str) -> list[str]:
+    out = subprocess.run(["sinfo", "-h", "-o", fmt], capture_output=True, text=True, timeout=30, check=True)
+    return [line.strip() for line in out.stdout.splitlines() if line.strip()]
+
+
+@pytest.fixture(scope="session")
+def slurm_cluster() -> SlurmCluster:
+    proc = subprocess.run(["bash", str(SCRIPT), "start"], capture_output=True, text=True, timeout=600)
+    if proc.returncode == EXIT_UNAVAILABLE:
+        reason = proc.stdout.strip() or proc.stderr.strip()
+        if os.environ.get("CI"):
+            pytest.fail(f"local Slurm is required in CI but {SCRIPT.name} says: {reason}", pytrace=False)
+        pytest.skip(f"local Slurm: {reason}")
+    if proc.returncode != 0:
+        pytest.fail(
+            f"{SCRIPT.name} start failed (exit {proc.returncode}):\n{proc.stdout}{proc.stderr}", pytrace=False
+        )
+    names = [p.rstrip("*") for p in _sinfo("%P")]
+    default = [p.rstrip("*") for p in _sinfo("%P") if p.endswith("*")]
+    partitions = tuple(default + [p for p in names if p not in default])
+    node, cpus = _sinfo("%n %c")[0].split()
+    python = str(ROOT / ".venv" / "bin" / "python")
+    return SlurmCluster(partitions=partitions, node=node, cpus=int(cpus), python=python)
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Every e2e test gets the cluster, so none can run against a Slurm nobody started."""
+    for item in items:
+        if item.get_closest_marker("e2e") is not None and "slurm_cluster" not in getattr(item, "fixturenames", ()):
+            item.fixturenames.append("slurm_cluster")  # type: ignore[attr-defined]
