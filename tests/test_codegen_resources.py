@@ -137,3 +137,12 @@ def test_defaults_fill_every_field() -> None:
         "booster", 1, 4, 12, 4, "01:00:00", True)
     assert res.container == "$PROJECT/mfile/mfile-runtime.sif"
     assert res.origin["gpus"] == loc(6, 30, 8)
+
+
+def test_a_task_shared_by_two_pipelines_is_reported_once() -> None:
+    t = task("t", "s", item("demo/x:1.0", "algorithm"), 6, memory="9T")
+    prog = program(pipeline("a", [t], {"s": ["t"]}), pipeline("b", [t], {"s": ["t"]}))
+    reporter = Reporter()
+    for name in ("a", "b"):
+        assert build_plan(prog, name, load_profile("juwels-cluster"), SOURCE_INFO, HEADERS, reporter) is None
+    assert [r.code for r in reporter.reports] == ["E405"]

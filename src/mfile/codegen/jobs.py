@@ -126,7 +126,7 @@ def build_plan(
     if pipe is None:
         raise KeyError(f"no pipeline {pipeline!r} in the program")
     fallback = loc_span(pipe.loc) or Span.whole_file(source.path)
-    errors_before = sum(1 for r in reporter.reports if r.severity.value == "error")
+    first = len(reporter.reports)
 
     account = resolve_account(profile)
     if account is None and profile.account_required:
@@ -149,8 +149,9 @@ def build_plan(
     if elements > profile.submit_limit:
         reporter.report(OverSubmitLimit, fallback, pipeline=pipe.name, jobs=elements, limit=profile.submit_limit)
 
-    errors_after = sum(1 for r in reporter.reports if r.severity.value == "error")
-    if errors_after > errors_before:
+    failed = any(r.severity.value == "error" for r in reporter.reports[first:])
+    _drop_repeats(reporter, first)
+    if failed:
         return None
     items = sorted({(t.item.name, t.item.version) for t in _all_tasks(tasks) if t.item is not None})
     slurm = {
@@ -169,6 +170,18 @@ def build_plan(
         needs_pipelines=tuple(needs),
         extra={"items": [f"{name}:{version}" for name, version in items], "slurm": slurm},
     )
+
+
+def _drop_repeats(reporter: Reporter, first: int) -> None:
+    """A task shared by several pipelines is checked once per pipeline: report each problem once."""
+    seen = set(reporter.reports[:first])
+    fresh = []
+    for report in reporter.reports[first:]:
+        if report not in seen:
+            seen.add(report)
+            fresh.append(report)
+    del reporter.reports[first:]
+    reporter.reports.extend(fresh)
 
 
 def _all_tasks(tasks: list[ir.Task]) -> list[ir.Task]:
