@@ -1,12 +1,10 @@
-"""SlurmScheduler: argv (no shell), job-id parsing, transient errors; and, when the local Slurm
-of scripts/local-slurm.sh is up, a whole compiled pipeline queued and run on it."""
+"""SlurmScheduler: argv (no shell), job-id parsing, transient errors; and (e2e, on the local
+Slurm that the ``slurm_cluster`` fixture starts) compiled pipelines queued and run for real."""
 
 from __future__ import annotations
 
 import io
 import json
-import shutil
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -59,15 +57,6 @@ def test_missing_sbatch_and_garbage_output(tmp_path: Path) -> None:
         SlurmScheduler(sbatch=str(_fake_sbatch(tmp_path, "echo hello\n"))).submit(Path("x"), [], tmp_path)
 
 
-def _slurm_up() -> bool:
-    if shutil.which("sbatch") is None:
-        return False
-    try:
-        return subprocess.run(["scontrol", "ping"], capture_output=True, text=True, timeout=5).stdout.count("UP") > 0
-    except (OSError, subprocess.TimeoutExpired):
-        return False
-
-
 PROBE = r'''
 import json, os, pathlib, sys
 plan = pathlib.Path(sys.argv[3]); task = sys.argv[4]
@@ -81,8 +70,7 @@ name = f"{task}.{record['rank']}" + (f".{int(record['array']) + offset}" if reco
 
 
 @pytest.mark.e2e
-@pytest.mark.skipif(not _slurm_up(), reason="no local Slurm (scripts/local-slurm.sh start)")
-def test_a_compiled_pipeline_runs_on_the_local_slurm(tmp_path: Path) -> None:
+def test_a_compiled_pipeline_runs_on_the_local_slurm(tmp_path: Path, slurm_cluster) -> None:
     """The real chain: sbatch --parsable, --chdir, afterok edges, srun --mpi=pmix with 2 ranks."""
     probe = tmp_path / "probe.py"
     probe.write_text(PROBE)
@@ -113,8 +101,7 @@ def test_a_compiled_pipeline_runs_on_the_local_slurm(tmp_path: Path) -> None:
 
 
 @pytest.mark.e2e
-@pytest.mark.skipif(not _slurm_up(), reason="no local Slurm (scripts/local-slurm.sh start)")
-def test_a_search_runs_as_a_real_job_array_then_its_select_job(tmp_path: Path) -> None:
+def test_a_search_runs_as_a_real_job_array_then_its_select_job(tmp_path: Path, slurm_cluster) -> None:
     from codegen_ir import item, pipeline, program, search_spec, task
     from mfile.compiler.ir import Resources
 
