@@ -132,7 +132,7 @@ def _dtype(var: Any, want: str, where: str, wanted_text: str) -> str | None:
         return None
     if kind == "widen":
         return want
-    reason = "would narrow" if kind == "narrow" else "cannot become"
+    reason = "would narrow to" if kind == "narrow" else "cannot become"
     raise DataTypeError(f"{where}: expected {wanted_text}, got {have} ({have} {reason} {want})")
 
 
