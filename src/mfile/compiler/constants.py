@@ -16,6 +16,9 @@ from mfile.diagnostics import Span
 
 # Bounds that keep constant folding cheap on hostile input (docs/security.md).
 MAX_EXPONENT = 1024
+# Integers stay within float range: repeated squaring (`b = a * a`, `c = b ** 64`) would
+# otherwise double an integer's size per line and take minutes and gigabytes by line 30.
+MAX_INT_BITS = 1024
 MAX_STRING_REPEAT = 0  # no string arithmetic at all
 
 
@@ -79,12 +82,19 @@ def fold_binary(op: str, left: Any, right: Any) -> tuple[Any, str | None]:
     if op == "**":
         if abs(right) > MAX_EXPONENT or (isinstance(right, int) and right > 64 and abs(left) > 1):
             return None, f"exponent {right} is too large"
+        if isinstance(left, int) and isinstance(right, int) and left.bit_length() * right > MAX_INT_BITS:
+            return None, f"the result has more than {MAX_INT_BITS} bits"
+    if op == "*" and isinstance(left, int) and isinstance(right, int):
+        if left.bit_length() + right.bit_length() > MAX_INT_BITS + 1:
+            return None, f"the result has more than {MAX_INT_BITS} bits"
     try:
         result = _BINARY[op](left, right)
     except (OverflowError, ZeroDivisionError, ValueError) as exc:
         return None, str(exc)
     if isinstance(result, complex):
         return None, "the result is not a real number"
+    if isinstance(result, int) and result.bit_length() > MAX_INT_BITS:
+        return None, f"the result has more than {MAX_INT_BITS} bits"
     if isinstance(result, float) and not math.isfinite(result):
         return None, "the result is not finite"
     return result, None
