@@ -22,6 +22,7 @@ STATE_DIR=/run/mfile-local-slurm          # pid files of the daemons this script
 LOG_DIR=/var/log/slurm
 SPOOL_CTLD=/var/spool/slurmctld
 SPOOL_D=/var/spool/slurmd
+SBIN=${MFILE_SLURM_SBIN:-/usr/sbin}     # where the daemons are (tests point it elsewhere)
 PACKAGES=(munge slurmctld slurmd slurm-client openmpi-bin libopenmpi-dev)
 EXIT_DOWN=3
 EXIT_UNAVAILABLE=4
@@ -30,7 +31,7 @@ say() { printf 'local-slurm: %s\n' "$*" >&2; }
 unavailable() { printf 'unavailable: %s\n' "$*"; exit "$EXIT_UNAVAILABLE"; }
 
 have_binaries() {
-    [[ -x /usr/sbin/slurmctld && -x /usr/sbin/slurmd && -x /usr/sbin/munged ]] \
+    [[ -x $SBIN/slurmctld && -x $SBIN/slurmd && -x $SBIN/munged ]] \
         && command -v sinfo >/dev/null && command -v sbatch >/dev/null
 }
 
@@ -230,7 +231,7 @@ start_munged() {
     mkdir -p /run/munge /var/log/munge /var/lib/munge
     chown munge:munge /run/munge /var/log/munge /var/lib/munge
     chmod 0755 /run/munge
-    runuser -u munge -- /usr/sbin/munged --force 9>&-
+    runuser -u munge -- "$SBIN/munged" --force 9>&-
     adopt_pidfile munged /run/munge/munged.pid /var/log/munge/munged.log
     local i
     for ((i = 0; i < 50; i++)); do munge_works && return 0; sleep 0.1; done
@@ -246,7 +247,7 @@ start_slurm_daemon() {
         return 0
     fi
     rm -f "$STATE_DIR/$name.daemon.pid"
-    "/usr/sbin/$name" 9>&-  # the daemon must not inherit (and hold) the start lock
+    "$SBIN/$name" 9>&-  # the daemon must not inherit (and hold) the start lock
     adopt_pidfile "$name" "$STATE_DIR/$name.daemon.pid" "$LOG_DIR/$name.log"
 }
 
