@@ -7,6 +7,8 @@ docs/architecture.md.
 
 from __future__ import annotations
 
+import keyword
+import re
 from typing import TYPE_CHECKING, Any
 
 from mfile.compiler.constants import DictLit, ListLit
@@ -115,6 +117,9 @@ def check_signature(
     return ok
 
 
+_REFERENCE_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+
+
 def expect(
     lw: "Lowerer", func: str, argument: str, value: Any, span: Span, types: tuple[type, ...], expected: str
 ) -> bool:
@@ -175,6 +180,13 @@ def call_builtin(
     if "reference" in kwargs:
         ref, span = kwargs["reference"]
         if not expect(lw, name, "reference", ref, span, (str,), "a string"):
+            return UNKNOWN
+        # The name becomes a task id: a file name in the run directory and a word in scripts.
+        if not _REFERENCE_NAME.fullmatch(ref) or keyword.iskeyword(ref):
+            lw.reporter.report(
+                WrongArgumentType, span, func=name, argument="reference", got=repr(ref),
+                expected="a name (ASCII letters, digits and _, not starting with a digit)",
+            )  # fmt: skip
             return UNKNOWN
     handler = _BUILTINS[name]
     return handler(lw, name, node, args, kwargs)
