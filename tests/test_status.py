@@ -29,9 +29,9 @@ ROLES = {"era5": "ok", "normalize": "failed", "train": "depfail", "tune": "array
          "save": "killed"}
 
 
-@pytest.fixture
-def run_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    monkeypatch.setenv("BUDGET_ACCOUNTS", "deepacf")
+def era5_run_dir(tmp_path: Path, job_ids: dict[str, str] | None = None) -> Path:
+    """A compiled era5 run directory whose jobs.json (as `mfile submit` writes it) names
+    ``job_ids`` (job name -> id; default: the captured jobs of ROLES)."""
     source = tmp_path / "era5.mfile"
     source.write_text("# the M-File\n")
     header = tmp_path / "MantikHeader"
@@ -42,15 +42,23 @@ def run_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
                       (HeaderInfo(ref="demo/unet:2.1", path=str(header), sha256=sha(header)),), Reporter())
     assert plan is not None
     run = write_run_dir(plan, profile, tmp_path / "runs")
-    # jobs.json as `mfile submit` writes it, then the fake ids replaced by the captured ones.
     assert submit_command(run, False, False, None, FakeScheduler(), out=io.StringIO(), err=io.StringIO()) == 0
     data = json.loads((run / "state" / "jobs.json").read_text())
-    captured = ids()
+    if job_ids is None:
+        captured = ids()
+        job_ids = {name: captured[role] for name, role in ROLES.items()}
     for row in data["jobs"]:
-        row["job_id"] = captured[ROLES[row["name"]]]
+        row["job_id"] = job_ids[row["name"]]
     (run / "state" / "jobs.json").write_text(json.dumps(data))
+    return run
+
+
+@pytest.fixture
+def run_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    monkeypatch.setenv("BUDGET_ACCOUNTS", "deepacf")
+    run = era5_run_dir(tmp_path)
     # codegen's log name for the failed job: logs/<pipeline>.<job>-<id>.err
-    (run / "logs" / f"era5.normalize-{captured['failed']}.err").write_text(fixture("failed.err"))
+    (run / "logs" / f"era5.normalize-{ids()['failed']}.err").write_text(fixture("failed.err"))
     return run
 
 
