@@ -11,8 +11,10 @@
 # Linux, not root and the packages missing, ...); the tests skip on exactly that (and fail in CI).
 # The machine has no systemd and policy-rc.d forbids service starts, so the daemons are started
 # directly (recipe: ../shared/notes/slurm.md). Environment knobs:
-#   MFILE_SLURM_CPUS   CPUs the node advertises (default: max(real, 4)); more than the real cores
-#                      lets `srun -n 4` and a few array elements run at once on a 2-core machine.
+#   MFILE_SLURM_CPUS        CPUs the node advertises (default: max(real, 4)); more than the real
+#                           cores lets `srun -n 4` and a few array elements run at once on 2 cores.
+#   MFILE_SLURM_KEEP_STATE  1: a (re)started slurmctld keeps the jobs of the previous one; by default
+#                           it starts empty, so old queued jobs never run again.
 set -euo pipefail
 
 CONF_DIR=/etc/slurm
@@ -247,6 +249,12 @@ start_slurm_daemon() {
         return 0
     fi
     rm -f "$STATE_DIR/$name.daemon.pid"
+    # A fresh slurmctld forgets the jobs of an earlier cluster: jobs queued by a previous session
+    # or test run would otherwise start again here, on the cores the tests need. (Emptying the
+    # state directory is instant; `slurmctld -c` purges old jobs one by one, ~15 ms each.)
+    if [[ $name == slurmctld && ${MFILE_SLURM_KEEP_STATE:-0} != 1 ]]; then
+        find "$SPOOL_CTLD" -mindepth 1 -delete
+    fi
     "$SBIN/$name" 9>&-  # the daemon must not inherit (and hold) the start lock
     adopt_pidfile "$name" "$STATE_DIR/$name.daemon.pid" "$LOG_DIR/$name.log"
 }
@@ -257,7 +265,7 @@ node_state() { timeout 5 sinfo -h -N -n "$(host_short)" -o %T 2>/dev/null | head
 
 wait_idle() {
     local i state=""
-    for ((i = 0; i < 300; i++)); do
+    for ((i = 0; i < 600; i++)); do
         state=$(node_state || true)
         case $state in
             idle | mixed | allocated | completing) return 0 ;;
@@ -265,7 +273,7 @@ wait_idle() {
         esac
         sleep 0.1
     done
-    say "node did not become idle within 30 s (state: ${state:-unknown}); last lines of slurmd.log:"
+    say "node did not become idle within 60 s (state: ${state:-unknown}); last lines of slurmd.log:"
     tail -n 20 "$LOG_DIR/slurmd.log" >&2 2>/dev/null || true
     return 1
 }
