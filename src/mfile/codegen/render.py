@@ -116,11 +116,55 @@ def _done_tasks(run_dir: Path) -> list[str]:
     return done
 
 
+class RunDirError(Exception):
+    """The target cannot be (re)written: not a run directory, or a submit is running on it."""
+
+
+def _usage(message: str) -> Exception:
+    try:
+        from mfile.cli import UsageError
+    except ImportError:  # pragma: no cover - the CLI is part of the package
+        return RunDirError(message)
+    return UsageError(message)
+
+
+def _check_replaceable(target: Path) -> None:
+    """Refuse to replace what is not ours: a file, a non-empty directory without plan.json,
+    or a run directory that `mfile submit` is queueing right now (it holds state/submit.lock)."""
+    if target.is_symlink() or not target.is_dir():
+        raise _usage(f"{target} exists and is not a directory; choose another -o")
+    if not manifest.plan_path(target).is_file() and any(target.iterdir()):
+        raise _usage(f"{target} is not an mfile run directory (no plan.json); refusing to replace it: "
+                     "choose another -o or remove it yourself")
+    lock = target / "state" / "submit.lock"
+    if lock.is_file():
+        import fcntl
+
+        with open(lock, "a+", encoding="utf-8") as handle:
+            try:
+                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                raise _usage(f"`mfile submit` is queueing {target} right now; compile again when it is done") from None
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
 def write_run_dir(plan: Plan, profile: Profile, out_dir: Path, force: bool = False) -> Path:
-    """Write ``out_dir/<pipeline>`` and return it."""
-    out_dir.mkdir(parents=True, exist_ok=True)
+    """Write ``out_dir/<pipeline>`` and return it.
+
+    The new run directory is complete before anything of the old one is touched; then the old
+    one is moved aside, finished tasks' outputs move over (unless ``force``), the new one takes
+    its name, and only then is the old one deleted. Any failure on the way puts everything back.
+    """
     target = out_dir / plan.pipeline.name
-    tmp = Path(tempfile.mkdtemp(prefix=f".{plan.pipeline.name}.", dir=out_dir))
+    if target.exists() or target.is_symlink():
+        _check_replaceable(target)
+    if out_dir.exists() and not out_dir.is_dir():
+        raise _usage(f"the output directory {out_dir} is a file; choose another -o")
+    try:
+        out_dir.mkdir(parents=True, exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(prefix=f".{plan.pipeline.name}.", dir=out_dir))
+    except OSError as exc:
+        raise _usage(f"cannot write under {out_dir}: {exc.strerror or exc}") from None
     try:
         for sub in ("jobs", "logs", "state", "data"):
             (tmp / sub).mkdir()
@@ -129,29 +173,41 @@ def write_run_dir(plan: Plan, profile: Profile, out_dir: Path, force: bool = Fal
             path = tmp / rel
             path.write_text(text, encoding="utf-8")
             path.chmod(0o755 if rel.endswith((".sh", ".sbatch")) else 0o644)
-        if target.exists() and not force:
-            _carry_over(target, tmp)
-        old = None
-        if target.exists():
-            old = Path(tempfile.mkdtemp(prefix=f".{plan.pipeline.name}.old.", dir=out_dir))
-            os.replace(target, old / "run")
-        os.replace(tmp, target)
-        if old is not None:
-            shutil.rmtree(old, ignore_errors=True)
+        if not target.exists():
+            os.replace(tmp, target)
+            return target
+        old = Path(tempfile.mkdtemp(prefix=f".{plan.pipeline.name}.old.", dir=out_dir))
+        previous = old / "run"
+        os.replace(target, previous)
+        moved: list[Path] = []
+        try:
+            if not force:
+                _carry_over(previous, tmp, moved)
+            os.replace(tmp, target)
+        except BaseException:
+            for rel in reversed(moved):  # outputs go back before the old directory does
+                os.replace(tmp / rel, previous / rel)
+            os.replace(previous, target)
+            old.rmdir()
+            raise
+        shutil.rmtree(old, ignore_errors=True)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
     return target
 
 
-def _carry_over(previous: Path, fresh: Path) -> None:
-    """Keep what finished tasks produced (records, outputs, search points) and the old logs."""
+def _carry_over(previous: Path, fresh: Path, moved: list[Path]) -> None:
+    """Keep what finished tasks produced (records, outputs, search points) and the old logs.
+
+    Every relative path moved is appended to ``moved`` so a failure can move it back."""
+    rels = []
     for task_id in _done_tasks(previous):
-        for rel in (Path("state") / f"{task_id}.json", Path("state") / task_id, Path("data") / task_id):
-            src = previous / rel
-            if src.exists():
-                os.replace(src, fresh / rel)
+        rels += [Path("state") / f"{task_id}.json", Path("state") / task_id, Path("data") / task_id]
     logs = previous / "logs"
     if logs.is_dir():
-        for entry in sorted(logs.iterdir()):
-            os.replace(entry, fresh / "logs" / entry.name)
+        rels += [Path("logs") / entry.name for entry in sorted(logs.iterdir())]
+    for rel in rels:
+        if (previous / rel).exists():
+            os.replace(previous / rel, fresh / rel)
+            moved.append(rel)
