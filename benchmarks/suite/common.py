@@ -7,6 +7,7 @@ import json
 import os
 import platform
 import re
+import resource
 import shutil
 import statistics
 import subprocess
@@ -27,9 +28,6 @@ PEER_REQUIREMENTS = (
     "kfp==2.17.3",
     "submitit==1.5.4",
 )
-
-sys.path.insert(0, str(BENCH))
-sys.path.insert(0, str(BENCH / "peers"))
 
 
 def project_python() -> Path:
@@ -65,7 +63,17 @@ class Peers:
 
 
 def ensure_peers(log: Any = print) -> Peers:
-    """Create ``benchmarks/.work/peers-venv`` with the pinned peers unless it has them already."""
+    """Create ``benchmarks/.work/peers-venv`` with the pinned peers unless it has them already.
+    A lock file serialises concurrent callers (a test session and a benchmark run)."""
+    import fcntl
+
+    WORK.mkdir(parents=True, exist_ok=True)
+    with open(WORK / "peers-venv.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        return _ensure_peers_locked(log)
+
+
+def _ensure_peers_locked(log: Any) -> Peers:
     python = PEERS_VENV / "bin" / "python"
     marker = PEERS_VENV / "requirements.txt"
     wanted = "\n".join(PEER_REQUIREMENTS) + "\n"
@@ -104,6 +112,7 @@ class Timed:
     returncode: int
     stdout: str = ""
     stderr: str = ""
+    cpu: float = float("nan")  # user + system seconds of the process and its waited-for children
 
 
 def run_timed(
@@ -113,13 +122,18 @@ def run_timed(
     timeout: float = 900,
     capture: bool = True,
 ) -> Timed:
-    """Wall time of one process from ``fork`` to exit (what a user waits for)."""
+    """Wall time of one process from ``fork`` to exit (what a user waits for), and its CPU
+    time, which a loaded shared machine disturbs much less than wall time."""
+    r0 = resource.getrusage(resource.RUSAGE_CHILDREN)
     t0 = time.perf_counter()
     try:
         p = subprocess.run(list(argv), cwd=cwd, env=env, capture_output=capture, text=True, timeout=timeout, check=False)
     except subprocess.TimeoutExpired:
         return Timed(time.perf_counter() - t0, 124, "", f"timed out after {timeout:.0f} s")
-    return Timed(time.perf_counter() - t0, p.returncode, p.stdout or "", p.stderr or "")
+    wall = time.perf_counter() - t0
+    r1 = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = (r1.ru_utime - r0.ru_utime) + (r1.ru_stime - r0.ru_stime)
+    return Timed(wall, p.returncode, p.stdout or "", p.stderr or "", cpu)
 
 
 def median(xs: Sequence[float]) -> float:

@@ -1,0 +1,93 @@
+"""Benchmarks of mfile against Snakemake, Kubeflow Pipelines and submitit (issue 7).
+
+    .venv/bin/python benchmarks/run.py                 # everything (~15 min here)
+    .venv/bin/python benchmarks/run.py --quick         # small sizes, < 2 min (CI)
+    .venv/bin/python benchmarks/run.py --only planning # one section; the others keep their last results
+
+Sections: planning (time vs N), sweep (sbatch calls for a 1,000-point grid), data (hand-off
+and data-parallel normalize vs xarray+dask vs dd), lint (mfile check vs snakemake --lint).
+The peers live in their own venv, ``benchmarks/.work/peers-venv``, created here on first
+use; when it cannot be created their columns say why and mfile's side still runs. Results
+accumulate in ``benchmarks/.work/results.json``; every run rewrites ``docs/benchmarks.md``
+and ``docs/benchmarks-planning.png`` from them.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shlex
+import sys
+import time
+import traceback
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from suite import common, prose, report  # noqa: E402
+
+SECTIONS = ("planning", "sweep", "data", "lint")
+RESULTS = common.WORK / "results.json"
+
+
+def _section(name: str, peers: common.Peers, quick: bool):  # type: ignore[no-untyped-def]
+    from suite import datapath, lint, planning, profile, sweep
+
+    def log(msg: str) -> None:
+        print(msg, flush=True)
+
+    if name == "planning":
+        result = planning.run(peers, quick, log)
+        if not quick:
+            log("  profiling mfile compile at N=1,000 with py-spy ...")
+            result["profile"] = profile.run(peers, 1000, log)
+        return result
+    return {"sweep": sweep.run, "data": datapath.run, "lint": lint.run}[name](peers, quick, log)
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description="mfile vs Snakemake / KFP / submitit benchmarks")
+    ap.add_argument("--quick", action="store_true", help="small sizes, one or two runs (< 2 min)")
+    ap.add_argument("--only", choices=SECTIONS, action="append", help="run only this section (repeatable)")
+    ap.add_argument("--no-docs", action="store_true", help="print the table; leave docs/ alone")
+    args = ap.parse_args(argv)
+    command = "python benchmarks/run.py" + "".join(f" {a}" for a in (argv if argv is not None else sys.argv[1:]))
+
+    t_start = time.perf_counter()
+    peers = common.ensure_peers(lambda m: print(m, flush=True))
+    if not peers.ok:
+        print(f"peers unavailable: {peers.reason}", flush=True)
+    results = json.loads(RESULTS.read_text()) if RESULTS.exists() else {}
+    results["machine"] = common.machine(peers)
+    sections = results.setdefault("sections", {})
+    failed = False
+    for name in args.only or SECTIONS:
+        print(f"== {name}", flush=True)
+        t0 = time.perf_counter()
+        entry = {"command": command, "quick": args.quick, "date": results["machine"]["date"]}
+        try:
+            entry["result"] = _section(name, peers, args.quick)
+        except Exception as exc:  # one broken section must not hide the others' numbers
+            traceback.print_exc()
+            entry["error"] = f"{type(exc).__name__}: {exc}"
+            failed = True
+        entry["wall_s"] = time.perf_counter() - t0
+        sections[name] = entry
+        common.WORK.mkdir(parents=True, exist_ok=True)
+        RESULTS.write_text(json.dumps(results, indent=2, default=str))
+
+    print()
+    print(report.terminal(results))
+    if not args.no_docs:
+        if "planning" in sections and "result" in sections["planning"]:
+            report.plot(sections["planning"]["result"])
+        texts = prose.texts()
+        texts["closing"] = prose.closing(results)
+        report.DOC.write_text(report.markdown(results, texts), encoding="utf-8")
+        print(f"wrote {report.DOC.relative_to(common.REPO)} and {report.PLOT.relative_to(common.REPO)}")
+    print(f"total {time.perf_counter() - t_start:.0f} s ({shlex.join(sys.argv)})")
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,232 @@
+"""Turn the results (``benchmarks/.work/results.json``) into the terminal table,
+``docs/benchmarks.md`` and the planning plot. Pure formatting: no measuring here."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import Any
+
+from suite.common import REPO
+
+DOC = REPO / "docs" / "benchmarks.md"
+PLOT = REPO / "docs" / "benchmarks-planning.png"
+LABEL = {"mfile": "mfile compile", "snakemake": "snakemake -n", "kfp": "KFP compile"}
+GOAL_RATIO = 5.0
+
+
+def _s(x: float | None, digits: int = 3) -> str:
+    if x is None or (isinstance(x, float) and math.isnan(x)):
+        return "–"
+    return f"{x:.{digits}f}"
+
+
+def _ratio(a: float | None, b: float | None) -> str:
+    if not a or not b:
+        return "–"
+    return f"{a / b:.1f}×"
+
+
+def _table(head: list[str], rows: list[list[str]]) -> list[str]:
+    return ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)] + ["| " + " | ".join(r) + " |" for r in rows]
+
+
+def plot(planning: dict[str, Any]) -> Path | None:
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        return None
+    fig, ax = plt.subplots(figsize=(6.4, 4.2), dpi=110)
+    for tool, by_n in planning.get("times", {}).items():
+        xs = sorted(int(n) for n in by_n)
+        ax.plot(xs, [by_n[str(n)] for n in xs], marker="o", label=LABEL.get(tool, tool))
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    ax.set_xlabel("tasks in the workflow (N)")
+    ax.set_ylabel("planning time, median [s]")
+    ax.set_title("Planning time vs workflow size (process start to plan on disk)")
+    ax.grid(True, which="both", alpha=0.3)
+    ax.legend()
+    fig.tight_layout()
+    PLOT.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(PLOT)
+    plt.close(fig)
+    return PLOT
+
+
+def _size_table(p: dict[str, Any], key: str, unit: str) -> list[str]:
+    times = p.get(key, {})
+    tools = [t for t in ("mfile", "snakemake", "kfp") if t in times]
+    rows = []
+    for n in p.get("sizes", []):
+        row = [f"{n:,}"] + [_s(times.get(t, {}).get(str(n))) for t in tools]
+        m = times.get("mfile", {}).get(str(n))
+        row += [_ratio(times.get(t, {}).get(str(n)), m) for t in tools if t != "mfile"]
+        rows.append(row)
+    head = ["N"] + [f"{LABEL[t]} [{unit}]" for t in tools] + [f"{t} / mfile" for t in tools if t != "mfile"]
+    return _table(head, rows)
+
+
+def planning_lines(p: dict[str, Any]) -> list[str]:
+    times = p.get("times", {})
+    tools = [t for t in ("mfile", "snakemake", "kfp") if t in times]
+    out = ["Wall time, median, process start to plan on disk:", ""] + _size_table(p, "times", "s")
+    if p.get("cpu"):
+        out += ["", "CPU time (user + system) of the same runs, median: less disturbed by other load on a shared machine:", ""]
+        out += _size_table(p, "cpu", "s CPU")
+    if p.get("profile_name") and p["profile_name"] != "local":
+        out += ["", f"mfile used the profile `{p['profile_name']}` (the shipped `local` with a higher queue limit)."]
+    out += ["", "Linear fit of the medians (time = intercept + slope·N):", ""]
+    fit_rows = []
+    for t in tools:
+        f = p.get("fit", {}).get(t, {})
+        fit_rows.append([LABEL[t], _s(1000 * f.get("slope", float("nan")), 3), _s(f.get("intercept"), 3),
+                         _s(f.get("r2"), 4), _s(f.get("exponent"), 2)])  # fmt: skip
+    out += _table(["tool", "per task [ms]", "intercept [s]", "R²", "log-log exponent, two largest N"], fit_rows)
+    for key, err in sorted(p.get("errors", {}).items()):
+        out.append(f"\n- **{key} failed:** {err}")
+    m, s = times.get("mfile", {}).get("1000"), times.get("snakemake", {}).get("1000")
+    if m and s:
+        ratio = s / m
+        verdict = "met" if ratio >= GOAL_RATIO else f"**missed**: {ratio:.2f}× against {GOAL_RATIO:.0f}×, a factor {GOAL_RATIO / ratio:.1f} short"
+        out += ["", f"Goal (mfile ≥ {GOAL_RATIO:.0f}× faster than `snakemake -n` at N = 1,000): {verdict}."]
+    deep = p.get("deep")
+    if deep:
+        out += ["", f"A single chain of {deep['n']:,} tasks in a row (one run each, not in the fit):", ""]
+        for tool in ("mfile", "snakemake"):
+            if tool in deep:
+                d = deep[tool]
+                out.append(f"- {LABEL[tool]}: " + (f"{d['seconds']:.3f} s" if d["seconds"] is not None else f"failed: `{d['error']}`"))
+    return out
+
+
+def sweep_lines(s: dict[str, Any]) -> list[str]:
+    rows = []
+    for tool, label in (("mfile", "mfile submit"), ("snakemake", "Snakemake Slurm executor (default)"), ("submitit", "submitit map_array")):
+        r = s.get(tool)
+        if r is None:
+            continue
+        if "error" in r:
+            rows.append([label, "failed", "", "", "", r["error"][:120]])
+            continue
+        sub = _s(r.get("submit_s"), 2) if "submit_s" in r else r.get("submit_error") or r.get("submit_note") or "not measured"
+        calls = str(r["sbatch_calls"])
+        if tool == "mfile":
+            calls += f" ({r.get('sbatch_calls_search', '?')} for the search)"
+        rows.append([label, calls, f"{r['jobs']:,}", str(r.get("array_jobs", 0)), sub, r.get("how", "")])
+    out = _table(["tool", "sbatch calls", "Slurm jobs (array tasks counted)", "array jobs", "submission wall time [s]", "counted from"], rows)
+    slurm = s.get("slurm", {})
+    out += ["", f"Local Slurm: {'up' if slurm.get('up') else 'down'} ({slurm.get('detail', '')})."]
+    if s.get("submit_note"):
+        out.append(f"{s['submit_note']}.")
+    return out
+
+
+def data_lines(d: dict[str, Any]) -> list[str]:
+    gb = d["bytes"] / 1e9
+    out = [f"Field: {d.get('shape_note', '')}, {gb:.2f} GB of data ({d['file_bytes'] / 1e9:.2f} GB file).", ""]
+    rows = []
+    dd = d.get("dd", {})
+    if "write_gbps" in dd:
+        rows.append(["dd write, fdatasync (ceiling)", "–", f"{dd['write_gbps']:.2f}"])
+    if "read_gbps" in dd:
+        rows.append(["dd read of the field (page cache likely warm)", "–", f"{dd['read_gbps']:.2f}"])
+    b = d.get("baseline")
+    if b:
+        rows.append(["xarray + dask, one process: read, z-score, write", _s(b["process_s"], 2), f"{gb / b['process_s']:.2f}"])
+    for ranks in (1, 2):
+        m = d.get(f"mfile_{ranks}")
+        if m:
+            if ranks == 1:
+                rows.append(["mfile hand-off (netcdf task: read source, write port)", _s(m["handoff_s"], 2), f"{gb / m['handoff_s']:.2f}"])
+            rows.append([f"mfile normalize task, {ranks} rank(s)", _s(m["normalize_s"], 2), f"{gb / m['normalize_s']:.2f}"])
+            rows.append([f"mfile run, whole pipeline, {ranks} rank(s)", _s(m["pipeline_s"], 2), f"{gb / m['pipeline_s']:.2f}"])
+        elif d.get(f"mfile_{ranks}_error"):
+            rows.append([f"mfile, {ranks} rank(s)", "failed", d[f"mfile_{ranks}_error"][:150]])
+    out += _table(["what", "median [s]", "GB/s of field data"], rows)
+    m1, m2 = d.get("mfile_1"), d.get("mfile_2")
+    if m1 and m2:
+        out += ["", f"normalize speed-up 1 → 2 ranks: {m1['normalize_s'] / m2['normalize_s']:.2f}× (in-task time "
+                f"{_s(m1.get('normalize_in_task_s'), 2)} s → {_s(m2.get('normalize_in_task_s'), 2)} s)."]  # fmt: skip
+    if b and m2:
+        out.append(f"mfile pipeline (2 ranks) / xarray+dask one process: {m2['pipeline_s'] / b['process_s']:.2f}× the time.")
+    for name, text in d.get("external", {}).items():
+        out += ["", f"`benchmarks/{name}` (its own output):", "", "```", text, "```"]
+    return out
+
+
+def lint_lines(lint: dict[str, Any]) -> list[str]:
+    out = [f"{lint['files']:,} workflows of {lint['tasks_per_file']} tasks each.", ""]
+    rows = []
+    m, s = lint.get("mfile", {}), lint.get("snakemake", {})
+    if "seconds" in m:
+        rows.append(["`mfile check DIR` (one process)", _s(m["seconds"], 2), _s(1000 * m["per_file_s"], 1), f"measured, median of {m['runs']}"])
+    elif m:
+        rows.append(["`mfile check DIR`", "failed", "", m.get("error", "")[:150]])
+    if "per_file_s" in s:
+        rows.append(["`snakemake --lint` (one process per Snakefile)", _s(s["estimated_s"], 0), _s(1000 * s["per_file_s"], 1),
+                     f"median of {s['sample']} files × {lint['files']:,}; {s['files_with_lints']} reported lints"])  # fmt: skip
+    elif s:
+        rows.append(["`snakemake --lint`", "failed", "", s.get("error", "")[:150]])
+    out += _table(["tool", f"time for {lint['files']:,} files [s]", "per file [ms]", "how"], rows)
+    if "seconds" in m and "per_file_s" in s:
+        out += ["", f"Ratio: mfile lints {s['estimated_s'] / m['seconds']:.0f}× faster."]
+    return out
+
+
+SECTIONS = {
+    "planning": ("1. Planning time vs workflow size", planning_lines),
+    "sweep": ("2. Scheduler load of a 1,000-point hyperparameter sweep", sweep_lines),
+    "data": ("3. Data path", data_lines),
+    "lint": ("4. Lint throughput", lint_lines),
+}
+
+
+def markdown(results: dict[str, Any], prose: dict[str, str]) -> str:
+    mach = results.get("machine", {})
+    out = ["# Benchmarks: mfile against Snakemake, Kubeflow Pipelines and submitit", "",
+           "Generated by `benchmarks/run.py`; do not edit by hand (rerun it). Absolute times drift on",
+           "shared machines: read the ratios, which are measured side by side in the same run.", "",
+           "## Machine", ""]  # fmt: skip
+    peers = mach.get("peers", {})
+    out += _table(["", ""], [
+        ["date", mach.get("date", "?")], ["CPU", f"{mach.get('cpu', '?')}, {mach.get('cores', '?')} cores"],
+        ["memory", f"{mach.get('memory_gib', '?')} GiB"], ["OS", mach.get("os", "?")], ["Python", mach.get("python", "?")],
+        ["mfile", mach.get("mfile", "?")],
+        ["peers", ", ".join(f"{k} {v}" for k, v in peers.items())],
+    ])  # fmt: skip
+    for key, (title, fn) in SECTIONS.items():
+        sec = results.get("sections", {}).get(key)
+        out += ["", f"## {title}", ""]
+        if prose.get(key):
+            out += [prose[key], ""]
+        if sec is None:
+            out.append("Not run yet.")
+            continue
+        out += [f"Command: `{sec['command']}` ({sec['date']}{', quick mode' if sec['quick'] else ''}, {sec['wall_s']:.0f} s)", ""]
+        if sec.get("error"):
+            out.append(f"**The section failed:** {sec['error']}")
+            continue
+        if sec["result"].get("peers_unavailable"):
+            out += [f"Peer columns unavailable: {sec['result']['peers_unavailable']}", ""]
+        out += fn(sec["result"])
+        if key == "planning" and PLOT.exists():
+            out += ["", f"![planning time vs N]({PLOT.name})"]
+    if prose.get("closing"):
+        out += ["", "## Where goals are missed, and why", "", prose["closing"]]
+    return "\n".join(out) + "\n"
+
+
+def terminal(results: dict[str, Any]) -> str:
+    out = []
+    for key, (title, fn) in SECTIONS.items():
+        sec = results.get("sections", {}).get(key)
+        if sec is None or sec.get("error"):
+            if sec:
+                out += [f"== {title}", f"FAILED: {sec['error']}", ""]
+            continue
+        out += [f"== {title}", *fn(sec["result"]), ""]
+    return "\n".join(out)
