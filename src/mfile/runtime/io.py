@@ -4,7 +4,7 @@ A port directory ``data/<task>/<port>/`` holds exactly one of:
 
 * a dataset: ``part-0000.nc`` ... (netCDF4, uncompressed, one file per writing rank, in
   sample order) and ``port.json`` (format, parts, sample dimension). Reading opens all
-  parts as one lazy xarray Dataset, dask-chunked along the sample dimension.
+  parts as one lazy xarray Dataset (dask-chunked along the sample dimension when big).
 * a model: ``model.json`` beside the weights (see ``runtime/models.py``).
 * a JSON value: ``<port>.json`` (metrics, statistics given as a dict).
 
@@ -32,6 +32,8 @@ FORMAT = "netcdf4-parts"
 # per-chunk overhead vanishes, small enough that a payload can stream a field bigger
 # than memory.
 CHUNK_BYTES = 128 * 2**20
+LAZY_BYTES = 2 * 2**30
+SMALL_BYTES = 256 * 2**20
 
 
 class PortError(Exception):
@@ -145,21 +147,35 @@ def write_dataset(ds: Any, final: Path) -> None:
 
 
 def read_dataset(directory: Path) -> Any:
-    """All parts of a dataset port as one lazy Dataset, chunked along the sample dimension."""
+    """All parts of a dataset port as one lazy Dataset.
+
+    How lazily is chosen by size, because dask costs ~0.5 s of import and (measured, see
+    docs/data-format.md) reads a 1.5 GB field at about half the speed of xarray's own lazy
+    arrays: one part up to ``LAZY_BYTES`` opens with xarray's lazy indexing (a slice reads
+    only its rows); several parts up to ``SMALL_BYTES`` are read and concatenated; anything
+    bigger is dask-chunked along the sample dimension, so a field bigger than memory streams.
+    """
     import xarray as xr
 
     meta = json.loads((directory / PORT_META).read_text(encoding="utf-8"))
     parts = [directory / p for p in meta["parts"]]
     if not parts:
         raise PortError(f"{directory} holds no part files")
+    total = sum(p.stat().st_size for p in parts)
     dim = meta.get("sample_dim")
-    first = xr.open_dataset(parts[0], engine="netcdf4")
-    dim = dim if dim in first.dims else sample_dim(first)
-    chunks = _chunks_for(first, dim)
-    first.close()
-    if len(parts) == 1:
-        ds = xr.open_dataset(parts[0], engine="netcdf4", chunks=chunks)
+    if len(parts) == 1 and total <= LAZY_BYTES:
+        ds = xr.open_dataset(parts[0], engine="netcdf4")
+    elif total <= SMALL_BYTES:
+        pieces = [xr.open_dataset(p, engine="netcdf4") for p in parts]
+        dim = dim if dim in pieces[0].dims else sample_dim(pieces[0])
+        ds = xr.concat(pieces, dim=dim, data_vars="minimal", coords="minimal", compat="override", join="override").load()
+        for piece in pieces:
+            piece.close()
     else:
+        first = xr.open_dataset(parts[0], engine="netcdf4")
+        dim = dim if dim in first.dims else sample_dim(first)
+        chunks = _chunks_for(first, dim)
+        first.close()
         ds = xr.open_mfdataset(
             parts, engine="netcdf4", chunks=chunks, combine="nested", concat_dim=dim,
             data_vars="minimal", coords="minimal", compat="override", join="override",
