@@ -269,6 +269,12 @@ class Lowerer:
     # ------------------------------------------------------------------ calls
 
     def call(self, node: ast.Call) -> Any:
+        if any(isinstance(a, ast.Rejected) for a in (*node.args, *(k.value for k in node.keywords))):
+            # The parser refused an argument (a lambda, a comprehension, **kwargs...): the
+            # call's shape is unknown, so checking its signature would only add noise.
+            for a in (*node.args, *(k.value for k in node.keywords)):
+                self.expr(a)
+            return UNKNOWN
         func = self.expr(node.func)
         args = [(self.expr(a), a.span) for a in node.args]
         kwargs = {k.name: (self.expr(k.value), k.value.span) for k in node.keywords}
