@@ -19,6 +19,7 @@ from __future__ import annotations
 import enum
 import hashlib
 import json
+import string
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Iterable
 
@@ -96,15 +97,40 @@ class Report:
         }
 
 
-class _SafeArgs(dict):
-    """Leaves unknown ``{placeholders}`` visible instead of raising KeyError."""
-
-    def __missing__(self, key: str) -> str:
-        return "{" + key + "}"
+_FORMATTER = string.Formatter()
 
 
 def _fill(template: str, args: dict[str, Any]) -> str:
-    return template.format_map(_SafeArgs(args))
+    """``template`` with its ``{name}``, ``{name!r}`` and ``{name:spec}`` fields filled from ``args``.
+
+    Only plain names are looked up: a caller's hint may carry user text (an account from the
+    environment, a directory name), and ``str.format`` would evaluate ``{0}`` or
+    ``{x.__class__}`` in it, or raise on a lone ``{``. Anything else stays as written.
+    """
+    try:
+        parts = list(_FORMATTER.parse(template))
+    except ValueError:  # an unbalanced brace: the text is not a template
+        return template
+    out: list[str] = []
+    for literal, field_name, spec, conversion in parts:
+        out.append(literal)
+        if field_name is None:
+            continue
+        if field_name.isidentifier() and field_name in args:
+            value = args[field_name]
+            if conversion == "r":
+                value = repr(value)
+            elif conversion == "a":
+                value = ascii(value)
+            elif conversion == "s":
+                value = str(value)
+            try:
+                out.append(format(value, spec or ""))
+            except (TypeError, ValueError):
+                out.append(str(value))
+        else:
+            out.append("{" + field_name + (f"!{conversion}" if conversion else "") + (f":{spec}" if spec else "") + "}")
+    return "".join(out)
 
 
 @dataclass
