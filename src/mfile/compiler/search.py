@@ -167,7 +167,8 @@ def build_search(
     metric_step, metric_port, metric_column = _metric(builder, search, ids)
     mode = search.mode or METRIC_MODES.get(metric_column, "min")
     trainer = next((i for i, s in enumerate(steps) if s.kind == "trainable"), None)
-    best_model: DataType = step_outputs[trainer]["model"] if trainer is not None else Model(input=VOID, output=VOID)
+    # A trainable whose params had errors has no typed outputs: the search still gets a model port.
+    best_model: DataType = (step_outputs[trainer].get("model") if trainer is not None else None) or Model(input=VOID, output=VOID)
     outs = {"best_model": best_model, "metrics": Tabular(columns=(Column(name=metric_column, type=FLOAT64),))}
     bindings = []
     for port, (datatype, span) in sorted(produced.items()):
