@@ -134,9 +134,11 @@ def run(peers: Peers, quick: bool, log: Callable[[str], None]) -> dict[str, Any]
                 result["cpu"].setdefault(tool, {})[str(n)] = cpu
                 result["runs"].setdefault(tool, {})[str(n)] = len(samples[tool])
                 log(f"  N={n:>5} {tool:<9} median {wall:7.3f} s wall, {cpu:7.3f} s CPU over {len(samples[tool])} run(s)")
-    for tool, by_n in result["times"].items():
-        xs = [int(n) for n in by_n]
-        result["fit"][tool] = linear_fit(xs, [by_n[str(n)] for n in xs])
+    for key, fits in (("times", "fit"), ("cpu", "fit_cpu")):
+        result.setdefault(fits, {})
+        for tool, by_n in result[key].items():
+            xs = [int(n) for n in by_n]
+            result[fits][tool] = linear_fit(xs, [by_n[str(n)] for n in xs])
     if not quick:
         result["deep"] = deep_chain(root, peers, items, profile, log)
     if not peers.ok:

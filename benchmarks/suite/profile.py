@@ -71,7 +71,8 @@ def run(peers: Peers, n: int, log: Callable[[str], None]) -> dict[str, Any]:
     src = root / "bench.mfile"
     src.write_text(gen_mfile.planning_mfile(n))
     raw = root / "py-spy.txt"
-    argv = [str(spy), "record", "-r", "1000", "-f", "raw", "-o", str(raw), "--",
+    # py-spy's default rate: faster sampling slows the target noticeably on 2 cores.
+    argv = [str(spy), "record", "-r", "100", "-f", "raw", "-o", str(raw), "--",
             *mfile_argv(), "compile", str(src), "--items", str(items), "--profile", "local", "-o", str(root / "out")]  # fmt: skip
     p = subprocess.run(argv, capture_output=True, text=True)
     if p.returncode != 0 or not raw.exists():
@@ -79,4 +80,5 @@ def run(peers: Peers, n: int, log: Callable[[str], None]) -> dict[str, Any]:
     phases = breakdown(raw.read_text())
     for name, share in phases[:8]:
         log(f"  {100 * share:5.1f}%  {name}")
-    return {"n": n, "phases": phases, "command": " ".join(argv[:7] + ["mfile compile ..."])}
+    return {"n": n, "phases": phases, "samples": sum(1 for _ in raw.read_text().splitlines()),
+            "command": f"py-spy record -r 100 -f raw -- mfile compile <N={n}> --profile local"}  # fmt: skip

@@ -63,14 +63,19 @@ def closing(results: dict[str, Any]) -> str:
                 f"{ratio:.2f}× instead of 5×; it would have to compile in {need:.2f} s, "
                 f"{m / need:.1f}× faster than now."
             )
-    fit = p.get("fit", {}).get("mfile")
-    if fit:
-        lin = "linear" if fit["r2"] > 0.99 and 0.8 <= fit.get("exponent", 1) <= 1.25 else "not linear"
-        out.append(
-            f"- mfile's planning time is {lin} in N: R² = {fit['r2']:.4f}, "
-            f"{1000 * fit['slope']:.2f} ms per task, {fit['intercept']:.2f} s fixed cost, "
-            f"log-log exponent {fit.get('exponent', float('nan')):.2f} between the two largest sizes."
-        )
+    cpu = p.get("cpu", {})
+    mc, sc = cpu.get("mfile", {}).get("1000"), cpu.get("snakemake", {}).get("1000")
+    if mc and sc:
+        out.append(f"- In CPU time (less disturbed by other load) the ratio at N = 1,000 is {sc / mc:.2f}× ({mc:.2f} s vs {sc:.2f} s).")
+    for key, what in (("fit", "wall"), ("fit_cpu", "CPU")):
+        fit = p.get(key, {}).get("mfile")
+        if fit:
+            lin = "linear" if fit["r2"] > 0.99 and 0.8 <= fit.get("exponent", 1) <= 1.25 else "not clearly linear"
+            out.append(
+                f"- mfile's {what} time is {lin} in N: R² = {fit['r2']:.4f}, "
+                f"{1000 * fit['slope']:.2f} ms per task, {fit['intercept']:.2f} s fixed cost, "
+                f"log-log exponent {fit.get('exponent', float('nan')):.2f} between the two largest sizes."
+            )
     kfit = p.get("fit", {}).get("kfp")
     if kfit and kfit.get("exponent", 0) > 1.3:
         out.append(f"- KFP's compiler grows superlinearly (exponent {kfit['exponent']:.2f}): it is the slowest planner at every size above 10.")

@@ -86,6 +86,14 @@ def planning_lines(p: dict[str, Any]) -> list[str]:
         fit_rows.append([LABEL[t], _s(1000 * f.get("slope", float("nan")), 3), _s(f.get("intercept"), 3),
                          _s(f.get("r2"), 4), _s(f.get("exponent"), 2)])  # fmt: skip
     out += _table(["tool", "per task [ms]", "intercept [s]", "R²", "log-log exponent, two largest N"], fit_rows)
+    if p.get("fit_cpu"):
+        out += ["", "The same fit of the CPU times:", ""]
+        cpu_rows = []
+        for t in tools:
+            f = p["fit_cpu"].get(t, {})
+            cpu_rows.append([LABEL[t], _s(1000 * f.get("slope", float("nan")), 3), _s(f.get("intercept"), 3),
+                             _s(f.get("r2"), 4), _s(f.get("exponent"), 2)])  # fmt: skip
+        out += _table(["tool", "per task [ms CPU]", "intercept [s CPU]", "R²", "log-log exponent, two largest N"], cpu_rows)
     for key, err in sorted(p.get("errors", {}).items()):
         out.append(f"\n- **{key} failed:** {err}")
     m, s = times.get("mfile", {}).get("1000"), times.get("snakemake", {}).get("1000")
@@ -114,6 +122,8 @@ def sweep_lines(s: dict[str, Any]) -> list[str]:
             continue
         sub = _s(r.get("submit_s"), 2) if "submit_s" in r else r.get("submit_error") or r.get("submit_note") or "not measured"
         calls = str(r["sbatch_calls"])
+        if tool == "snakemake" and "sbatch_calls_logged" in r:
+            calls += f" planned ({r['sbatch_calls_logged']} logged before the harness stopped it)"
         if tool == "mfile":
             calls += f" ({r.get('sbatch_calls_search', '?')} for the search)"
         rows.append([label, calls, f"{r['jobs']:,}", str(r.get("array_jobs", 0)), sub, r.get("how", "")])
