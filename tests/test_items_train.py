@@ -36,7 +36,7 @@ def test_mlp_learns_digits_above_0_9_held_out(tmp_path):
     assert pred["label"].dtype == np.int32 and pred["logits"].shape == (len(test["label"]), 10)
     assert list(stats.data_vars) == ["epoch", "loss", "accuracy"] and stats["epoch"].dtype == np.int32
     assert stats["loss"].values[-1] < stats["loss"].values[0] / 5
-    assert took < 30, f"training took {took:.1f}s"
+    assert took < 60, f"training took {took:.1f}s"  # ~2.5 s on an idle 2-core VM
     assert (model_dir / "weights.pt").is_file() and json.loads((model_dir / "net.json").read_text())["classes"] == list(range(10))
 
 

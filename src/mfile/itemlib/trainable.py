@@ -12,6 +12,9 @@ A payload says which network (``arch``) and the rest follows from its params:
 - ``label_type`` (classification): the dtype the predicted label column is written in;
 - ``threads``: torch intra-op threads per rank (0 = 1 for small nets, else the cores per rank).
 
+Every rank reads the whole training set (a trainable is not ``parallel: data``; with several
+tasks the training loop shares each batch among the ranks itself, see ``training``).
+
 ``predict`` writes the column ``<label>`` (and ``logits`` [classes] for classification),
 keeping the input's sample coordinate so predictions line up with the data they came from.
 """
