@@ -146,3 +146,12 @@ def test_a_task_shared_by_two_pipelines_is_reported_once() -> None:
     for name in ("a", "b"):
         assert build_plan(prog, name, load_profile("juwels-cluster"), SOURCE_INFO, HEADERS, reporter) is None
     assert [r.code for r in reporter.reports] == ["E405"]
+
+
+def test_missing_account_is_reported_once_per_compile(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("BUDGET_ACCOUNTS")
+    t = task("t", "s", item("demo/x:1.0", "algorithm"), 6)
+    prog = program(pipeline("a", [t], {"s": ["t"]}), pipeline("b", [t], {"s": ["t"]}))
+    reporter = Reporter()
+    plans = [build_plan(prog, name, load_profile("juwels-cluster"), SOURCE_INFO, HEADERS, reporter) for name in ("a", "b")]
+    assert plans == [None, None] and [r.code for r in reporter.reports] == ["E411"]

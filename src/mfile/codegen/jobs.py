@@ -129,12 +129,13 @@ def build_plan(
     first = len(reporter.reports)
 
     account = resolve_account(profile)
-    if account is None and profile.account_required:
-        reporter.report(MissingAccount, fallback, profile=profile.name, env=profile.account_env or "BUDGET_ACCOUNTS")
-    elif account is not None and not re.fullmatch(r"[A-Za-z0-9_.-]+", account):
+    no_account = account is None and profile.account_required
+    if account is not None and not re.fullmatch(r"[A-Za-z0-9_.-]+", account):
         reporter.report(MissingAccount, fallback, profile=profile.name, env=profile.account_env or "BUDGET_ACCOUNTS",
                         hint=f"the account {account!r} is not a plain Slurm account name")
-        account = None
+        account, no_account = None, True
+    elif no_account and not any(r.code == MissingAccount.code for r in reporter.reports):  # once per compile
+        reporter.report(MissingAccount, fallback, profile=profile.name, env=profile.account_env or "BUDGET_ACCOUNTS")
 
     tasks: list[ir.Task] = []
     for task in pipe.tasks:
@@ -149,7 +150,7 @@ def build_plan(
     if elements > profile.submit_limit:
         reporter.report(OverSubmitLimit, fallback, pipeline=pipe.name, jobs=elements, limit=profile.submit_limit)
 
-    failed = any(r.severity.value == "error" for r in reporter.reports[first:])
+    failed = no_account or any(r.severity.value == "error" for r in reporter.reports[first:])
     _drop_repeats(reporter, first)
     if failed:
         return None
