@@ -426,10 +426,11 @@ class ToAst(Transformer):
                                   where=self._tspan(tok))
         return ast.Keyword(self._span(tok, value), str(tok), self._tspan(tok), value)
 
-    def call(self, children: list) -> ast.Call:
+    def call(self, children: list) -> ast.Call | ast.Rejected:
         func = children[0]
         args: list = []
         keywords: list[ast.Keyword] = []
+        bad = False  # a call Python itself refuses becomes Rejected: no follow-up errors
         if len(children) == 4:
             seen: set[str] = set()
             for arg in children[2]:
@@ -437,13 +438,18 @@ class ToAst(Transformer):
                     if arg.name in seen:
                         self._reject(syntax.DuplicateKeyword, arg.name_span, arg.name_span,
                                      name=arg.name)
+                        bad = True
                     seen.add(arg.name)
                     keywords.append(arg)
                 else:
                     if keywords and not isinstance(arg, ast.Rejected):
                         self._reject(syntax.PositionalAfterKeyword, arg.span, arg.span)
+                        bad = True
                     args.append(arg)
-        return ast.Call(self._span(func, children[-1]), func, tuple(args), tuple(keywords))
+        span = self._span(func, children[-1])
+        if bad:
+            return ast.Rejected(span, "call")
+        return ast.Call(span, func, tuple(args), tuple(keywords))
 
     def binop(self, children: list) -> ast.BinOp | ast.Rejected:
         left, op, right = children
