@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import io
 import json
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -132,3 +133,53 @@ def test_a_search_runs_as_a_real_job_array_then_its_select_job(tmp_path: Path, s
     assert last["argv"] == ["tune", "--point-from-env", "--point-offset", "2"] and last["array"] == "0"
     logs = sorted(p.name for p in (run_dir / "logs").iterdir())
     assert any(name.startswith("hp.tune-") and name.endswith("_0.out") for name in logs)
+
+
+SIGNAL_PROBE = r'''
+import os, pathlib, signal, sys, time
+plan = pathlib.Path(sys.argv[3]); probe = plan.parent / "probe"; probe.mkdir(exist_ok=True)
+rank = os.environ.get("RANK")
+stop = []
+signal.signal(signal.SIGUSR1, lambda *a: stop.append(1))
+(probe / f"ready.{rank}").write_text("1")
+deadline = time.time() + 60
+while not stop and time.time() < deadline:
+    time.sleep(0.05)
+(probe / f"stopped.{rank}").write_text("1" if stop else "0")
+sys.exit(75 if stop else 3)
+'''
+
+
+@pytest.mark.e2e
+def test_usr1_reaches_every_srun_rank_and_the_job_is_requeued(tmp_path: Path, slurm_cluster) -> None:
+    """What --signal=B:USR1@120 does before the time limit, sent now with scancel --batch."""
+    probe = tmp_path / "probe.py"
+    probe.write_text(SIGNAL_PROBE)
+    shim = tmp_path / "python"
+    shim.write_text(f"#!/bin/bash\nexec {sys.executable} {probe} \"$@\"\n")
+    shim.chmod(0o755)
+    from codegen_ir import mnist_tasks, pipeline, program
+
+    train = mnist_tasks(tasks=2, time="00:05:00")[2].model_copy(update={"inputs": ()})
+    profile = load_profile("local").model_copy(update={"python": str(shim)})
+    plan = build_plan(program(pipeline("sig", [train], {"train": ["train"]})), "sig", profile, SOURCE_INFO, HEADERS, Reporter())
+    run_dir = write_run_dir(plan, profile, tmp_path / "runs")
+    job_id = SlurmScheduler().submit(Path("jobs/train.sbatch"), [f"--chdir={run_dir}"], run_dir)
+    try:
+        deadline = time.time() + 60
+        while not all((run_dir / "probe" / f"ready.{r}").exists() for r in (0, 1)):
+            assert time.time() < deadline, "ranks did not start"
+            time.sleep(0.2)
+        subprocess.run(["scancel", "--signal=USR1", "--batch", job_id], check=True, timeout=30)
+        deadline = time.time() + 60
+        while True:
+            info = subprocess.run(["scontrol", "show", "job", job_id], capture_output=True, text=True, timeout=30).stdout
+            if "Restarts=1" in info:
+                break
+            assert time.time() < deadline, info
+            time.sleep(0.5)
+        assert [(run_dir / "probe" / f"stopped.{r}").read_text() for r in (0, 1)] == ["1", "1"]
+        log = next((run_dir / "logs").glob("sig.train-*.err")).read_text()
+        assert "requeueing job" in log
+    finally:
+        subprocess.run(["scancel", job_id], timeout=30)

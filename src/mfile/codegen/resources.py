@@ -168,6 +168,7 @@ RESERVED_OPTIONS: dict[str, str] = {
     "output": "the run directory's logs/", "o": "the run directory's logs/",
     "error": "the run directory's logs/", "e": "the run directory's logs/",
     "signal": "checkpointing of trainables", "requeue": "requeue", "no-requeue": "requeue",
+    "open-mode": "requeue (logs are appended)",
     "array": "the hyperparameter search", "a": "the hyperparameter search",
     "dependency": "the pipeline's edges", "d": "the pipeline's edges",
     "kill-on-invalid-dep": "the pipeline's edges",

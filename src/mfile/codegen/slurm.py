@@ -88,6 +88,8 @@ def sbatch_options(plan: Plan, profile: Profile, job: Job, res: Resources, task:
     if checkpoints(task, job):
         options["signal"] = f"B:USR1@{profile.signal_seconds}"
         options["requeue"] = bool(res.requeue)
+        # A requeued job keeps its job id: append, so the log of the run that checkpointed stays.
+        options["open_mode"] = "append" if res.requeue else None
     return options
 
 
