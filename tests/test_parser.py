@@ -354,6 +354,13 @@ def test_long_operator_chains_are_cut_at_the_depth_limit():
     assert codes == [] and isinstance(module.body[0], ast.Assign)
 
 
+def test_a_huge_statement_stops_the_parse_early():
+    start = time.perf_counter()
+    module, codes = run("x = 1\ny = " + "-" * 250_000 + "1\n")
+    assert module is None and codes == [("E515", 2, 1)]
+    assert time.perf_counter() - start < 10
+
+
 def test_deep_indentation_is_limited():
     src = "".join(" " * i + "if a:\n" for i in range(150)) + " " * 150 + "pass\n"
     module, codes = run(src)

@@ -21,6 +21,9 @@ from mfile.mfile_grammar import syntax
 
 MAX_BRACKET_DEPTH = 100
 MAX_INDENT_DEPTH = 100
+# Tokens in one statement (brackets included): a 10,000-task pipeline literal is ~100,000.
+# Beyond this the parse stops early instead of spending seconds and memory on one statement.
+MAX_STATEMENT_TOKENS = 200_000
 
 # Strings here match the grammar's STRING terminal (mfile.lark); the "open_*" alternatives
 # catch a quote that starts no complete string, i.e. an unterminated one.
@@ -110,7 +113,7 @@ def prescan(text: str) -> ScanProblem | None:
 
 
 class IndentationProblem(LarkError):
-    """Raised by the post-lexer; parser.py turns it into a diagnostic."""
+    """Raised by the post-lexer (indentation, limits); parser.py turns it into a diagnostic."""
 
     def __init__(self, kind: type, line: int, column: int, **args: object) -> None:
         super().__init__(f"{kind.__name__} at {line}:{column}")
@@ -164,6 +167,9 @@ class MFileIndenter(PythonIndenter):
             if not count:
                 first_line = token.line
             count += 1
+            if count > MAX_STATEMENT_TOKENS:
+                raise IndentationProblem(syntax.StatementTooLong, first_line, 1,
+                                         limit=MAX_STATEMENT_TOKENS)
             yield self._emit(token)
             if kind in ("LPAR", "LSQB", "LBRACE"):
                 self.paren_level += 1

@@ -60,6 +60,7 @@ E511   ExpressionTooDeep            an expression more than 200 levels deep (``1
 E512   IndentTooDeep                more than 100 levels of indentation
 E513   TooManyProblems              more than 500 problems in one file: the rest are dropped
 E514   NumberTooLong                an integer literal with more than 4300 digits
+E515   StatementTooLong             a statement of more than 200,000 tokens (parsing stops)
 =====  ===========================  ==========================================================
 
 Inside a refused construct nothing else is reported (``def f(): import x`` gives E010 only):
@@ -386,3 +387,9 @@ class NumberTooLong(Diagnostic):
     code = "E514"
     message = "integer literal with {digits} digits, over the limit of {limit}"
     hint = "write large values as floats (1e100)"
+
+
+class StatementTooLong(Diagnostic):
+    code = "E515"
+    message = "statement longer than {limit} tokens"
+    hint = "split it: assign parts of it to names first"
