@@ -110,6 +110,12 @@ class NoContainerImage(Diagnostic):
     hint = "set `container:` in the item's `execution:` section or `image` in the profile's [container]"
 
 
+class NotParallel(Diagnostic):
+    code = "E416"
+    message = "task {task!r} asks for {what}, but it runs as one process"
+    hint = "set `parallel: data` for MPI ranks over the samples (trainables with several tasks or GPUs use DDP)"
+
+
 # --------------------------------------------------------------------------- values
 
 _TIME = re.compile(r"^(?:(\d+)-)?(\d+)(?::(\d+))?(?::(\d+))?$")
@@ -306,9 +312,13 @@ def resolve(task: Task, profile: Profile, reporter: Reporter, fallback: Span) ->
         ok = False
 
     # One rank per GPU for DDP / data-parallel GPU tasks; otherwise one rank per node.
-    many = req.parallel == "data" or is_ddp(task, req)
+    many = req.parallel == "data" or is_ddp(task, req) or (_trains(task) and task.kind == "search" and ((req.tasks or 1) > 1 or gpus > 1))
     nodes = req.nodes
     tasks = req.tasks
+    if not many and ((tasks or 1) > 1 or (nodes or 1) > 1):
+        what = f"{tasks} tasks" if (tasks or 1) > 1 else f"{nodes} nodes"
+        reporter.report(NotParallel, at("tasks", "nodes"), task=task.id, what=what)
+        return None
     if nodes is None:
         nodes = math.ceil(tasks / gpus) if (tasks and gpus and many) else 1
     if tasks is None:
