@@ -1,8 +1,9 @@
 """Parse M-File source into the AST: ``parse(source, file, reporter) -> ast.Module | None``.
 
 Pipeline: normalise line endings → pre-scan strings and brackets (scan.py) → lark LALR with
-the indentation post-lexer → non-recursive transformer into AST nodes (transform.py), which
-reports refused constructs and goes on. ``None`` comes back only after a syntax error (E00x)
+the indentation post-lexer, whose reductions call the transformer (transform.py) directly:
+AST nodes are built as the parser goes, with no parse tree in between and no recursion, and
+refused constructs are reported and parsing goes on. ``None`` comes back only after a syntax error (E00x)
 or a limit (E51x) that leaves nothing meaningful to check.
 
 The grammar is loaded once per process. Its compiled tables are cached (``cache=``) in a
@@ -26,7 +27,8 @@ from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedInput
 from mfile.diagnostics import Reporter, Span
 from mfile.mfile_grammar import ast, syntax
 from mfile.mfile_grammar.scan import IndentationProblem, MFileIndenter, prescan
-from mfile.mfile_grammar.transform import MAX_EXPR_DEPTH, ToAst, too_deep
+from mfile.mfile_grammar.nodes import too_deep
+from mfile.mfile_grammar.transform import MAX_EXPR_DEPTH, ToAst
 
 GRAMMAR = Path(__file__).with_name("mfile.lark")
 

@@ -4,8 +4,8 @@
 reduction calls its method with the children, so no parse tree is built and nothing recurses
 (a 10,000-term ``1+1+...`` is 10,000 iterative reductions). Positions come from the children:
 tokens carry theirs, AST nodes their span; brackets and statement keywords are named terminals
-in the grammar so that they are among the children. ``too_deep`` (the parser's depth limit for
-long statements) walks a finished statement with an explicit stack.
+in the grammar so that they are among the children. nodes.py has the helpers that
+do not need the transformer's state (positions of children, string escapes, the depth walk).
 
 Problems are not reported at once but kept in ``pending``: the tree is built bottom-up, and
 when a refused construct encloses other refused constructs (``def f(): import x``) only the
@@ -15,14 +15,13 @@ since its first token sits at the tail of ``pending`` when the node itself is fi
 
 from __future__ import annotations
 
-import ast as python_ast
-import warnings
 from typing import Any
 
 from lark import Token, Transformer, Tree
 
 from mfile.diagnostics import Reporter, Span
 from mfile.mfile_grammar import ast, syntax
+from mfile.mfile_grammar.nodes import decode_string, end_of, start_of
 
 MAX_EXPR_DEPTH = 200
 MAX_PROBLEMS = 500
@@ -71,63 +70,6 @@ class _Args(list):
     """The transformed ``arguments`` of a call (positional, Keyword and Rejected mixed)."""
 
 
-def _start(node: Any) -> tuple[int, int]:
-    while True:
-        if isinstance(node, Token):
-            return node.line, node.column
-        span = getattr(node, "span", None)
-        if span is not None:
-            return span.line, span.column
-        children = node.children if isinstance(node, Tree) else node
-        if not children:
-            return 1, 1
-        node = children[0]
-
-
-def _end(node: Any) -> tuple[int, int]:
-    while True:
-        if isinstance(node, Token):
-            return node.end_line, node.end_column
-        span = getattr(node, "span", None)
-        if span is not None:
-            return span.end_line, span.end_column
-        children = node.children if isinstance(node, Tree) else node
-        if not children:
-            return 1, 1
-        node = children[-1]
-
-
-def _children(node: Any) -> tuple:
-    """The sub-expressions of an AST expression (for the depth walk)."""
-    kind = type(node)
-    if kind is ast.BinOp:
-        return (node.left, node.right)
-    if kind is ast.Call:
-        return (node.func, *node.args, *(k.value for k in node.keywords))
-    if kind is ast.Attribute:
-        return (node.value,)
-    if kind is ast.UnaryOp:
-        return (node.operand,)
-    if kind is ast.ListExpr or kind is ast.TupleExpr:
-        return node.elts
-    if kind is ast.DictExpr:
-        return tuple(x for e in node.entries for x in (e.key, e.value))
-    if kind is ast.Assign or kind is ast.ExprStmt:
-        return (node.value,)
-    return ()
-
-
-def too_deep(root: Any, limit: int) -> Any | None:
-    """The first node found at depth ``limit`` below ``root`` (explicit stack), or None."""
-    stack = [(root, 1)]
-    while stack:
-        node, depth = stack.pop()
-        if depth >= limit:
-            return node
-        stack.extend((child, depth + 1) for child in _children(node))
-    return None
-
-
 class ToAst(Transformer):
     """Callbacks for the LALR parser; one instance per parser, ``reset`` before each parse."""
 
@@ -154,13 +96,13 @@ class ToAst(Transformer):
         if isinstance(first, Token):
             line, column = first.line, first.column
         elif isinstance(first, (Tree, list)):
-            line, column = _start(first)
+            line, column = start_of(first)
         else:
             line, column = first.span.line, first.span.column
         if isinstance(last, Token):
             end_line, end_column = last.end_line, last.end_column
         elif isinstance(last, (Tree, list)):
-            end_line, end_column = _end(last)
+            end_line, end_column = end_of(last)
         else:
             end_line, end_column = last.span.end_line, last.span.end_column
         return Span(self.file, line, column, end_line, end_column)
@@ -329,19 +271,11 @@ class ToAst(Transformer):
         return ast.Constant(self._whole(children), "".join(parts))
 
     def _decode(self, prefix: str, body: str, tok: Token) -> str | None:
-        quote = 3 if body[:3] in ('"""', "'''") else 1
-        inner = body[quote:-quote]
-        if "\\" not in inner or "r" in prefix:
-            return inner
-        try:  # the token is one well-formed literal, so literal_eval only decodes escapes
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore")
-                return python_ast.literal_eval(body)
-        except (SyntaxError, ValueError) as exc:
+        value, error = decode_string(prefix, body)
+        if error is not None:
             span = self._tspan(tok)
-            reason = getattr(exc, "msg", None) or str(exc)
-            self._reject(syntax.InvalidEscape, span, span, reason=reason.rsplit(": ", 1)[-1])
-            return None
+            self._reject(syntax.InvalidEscape, span, span, reason=error)
+        return value
 
     def const_none(self, children: list) -> ast.Constant:
         return ast.Constant(self._tspan(children[0]), None)
