@@ -22,7 +22,7 @@ from pathlib import Path
 
 import lark
 from lark import Lark, Token
-from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedInput, UnexpectedToken
+from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedInput
 
 from mfile.diagnostics import Reporter, Span
 from mfile.mfile_grammar import ast, syntax
