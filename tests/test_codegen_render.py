@@ -103,3 +103,18 @@ def test_budget_on_shared_nodes_counts_requested_cores() -> None:
     plan, profile = _plan(mnist_program(tasks=2, cpus_per_task=2, time="01:00:00"), "mnist", "local")
     costs = {c.job: c for c in job_costs(plan, profile)}
     assert costs["train"].core_hours == 4.0 and costs["train"].gpu_hours == 0.0
+
+
+def test_recompile_keeps_the_finished_points_of_an_unfinished_search(tmp_path: Path) -> None:
+    plan, profile = _plan(era5_program(), "era5")
+    run_dir = write_run_dir(plan, profile, tmp_path)
+    point_record = manifest.point_state_path(run_dir, "tune", 1)
+    point_record.parent.mkdir(parents=True)
+    point_record.write_text(json.dumps({"status": "done"}))
+    point_data = manifest.point_dir(run_dir, "tune", 1, "fit", "model")
+    point_data.mkdir(parents=True)
+    (point_data / "weights.pt").write_text("w")
+    write_run_dir(plan, profile, tmp_path)
+    assert point_record.exists() and (point_data / "weights.pt").read_text() == "w"
+    write_run_dir(plan, profile, tmp_path, force=True)
+    assert not point_record.exists() and not point_data.exists()
