@@ -45,8 +45,7 @@ def _what(task) -> str:
     return f"{task.item.kind}{mode} {task.item.ref}"
 
 
-def _job_script(plan: Plan, profile: Profile, job: Job) -> str:
-    task = plan.task(job.task)
+def _job_script(plan: Plan, profile: Profile, job: Job, task) -> str:
     res = task.resources
     options = sbatch_options(plan, profile, job, res, task)
     run = launch(plan, profile, job, res, task)
@@ -78,8 +77,9 @@ def _job_script(plan: Plan, profile: Profile, job: Job) -> str:
 
 def _submit_script(plan: Plan, jobs: list[Job]) -> str:
     rows = []
+    by_id = {t.id: t for t in plan.pipeline.tasks}
     for job in jobs:
-        task = plan.task(job.task)
+        task = by_id[job.task]
         after = ":".join(f"${{job[{word(a)}]}}" for a in job.after)
         kind = {"task": "task", "array": "array of grid points", "select": "pick the best point"}[job.kind]
         waits = f", after {', '.join(job.after)}" if job.after else ""
@@ -96,7 +96,8 @@ def _submit_script(plan: Plan, jobs: list[Job]) -> str:
 def render_scripts(plan: Plan, profile: Profile) -> dict[str, str]:
     """Relative path -> text of every generated script (pure and deterministic)."""
     jobs = plan_jobs(plan, profile)
-    out = {job.script: _job_script(plan, profile, job) for job in jobs}
+    by_id = {t.id: t for t in plan.pipeline.tasks}
+    out = {job.script: _job_script(plan, profile, job, by_id[job.task]) for job in jobs}
     out[RANK_ENV] = _env().get_template("rank-env.sh.j2").render(version=plan.mfile_version)
     out["submit.sh"] = _submit_script(plan, jobs)
     return dict(sorted(out.items()))
