@@ -194,3 +194,12 @@ def test_read_source_never_raises(tmp_path_factory, data):
     reporter = Reporter()
     text = read_source(path, reporter)
     assert (text is None) == bool(reporter.reports)
+
+
+@FUZZ
+@given(st.text(max_size=200))
+def test_any_text_never_raises(text):
+    # parse() is also called on text that did not come from a file (tests, editors, stdin).
+    reporter = Reporter()
+    module = parse(text, "fuzz.mfile", reporter)
+    assert module is not None or reporter.has_errors
