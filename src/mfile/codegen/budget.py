@@ -30,8 +30,9 @@ class Cost:
 
 def job_costs(plan: Plan, profile: Profile) -> list[Cost]:
     costs = []
+    by_id = {t.id: t for t in plan.pipeline.tasks}
     for job in plan_jobs(plan, profile):
-        res = plan.task(job.task).resources
+        res = by_id[job.task].resources
         if job.kind == "select":
             partition, nodes, cores, gpus, time = profile.cpu_partition, 1, 1, 0, profile.select_time
         else:
