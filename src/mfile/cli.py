@@ -215,4 +215,8 @@ def items_show(name: str, items: tuple[str, ...]) -> int:
 
 
 if __name__ == "__main__":
-    main()
+    # `python -m mfile.cli`: run the imported module's main, so the UsageError that other
+    # modules import from mfile.cli is the one _guarded catches (not a __main__ copy).
+    from mfile.cli import main as _main
+
+    _main()
