@@ -75,7 +75,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"mfile runtime: task {task.id!r} has no item in plan.json", file=sys.stderr)
         return EXIT_FAULT
 
-    from mfile.runtime import execute, parallel, search
+    from mfile.runtime import execute, parallel, search, task as plan_task
 
     run_dir = args.plan.resolve().parent
     world: object = None
@@ -85,7 +85,7 @@ def main(argv: list[str] | None = None) -> int:
             if args.select:
                 return search.run_select(plan, run_dir, task, args.force)
             return search.run_point(plan, run_dir, task, point, world, args.force)
-        return execute.run_item_task(plan, run_dir, task, world, args.force)
+        return plan_task.run_item_task(plan, run_dir, task, world, args.force)
     except execute.TaskFailure as exc:
         if exc.payload_traceback:
             print(exc.payload_traceback, file=sys.stderr, end="")

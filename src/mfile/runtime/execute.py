@@ -1,7 +1,7 @@
 """Run one item step: resolve and read inputs, call the payload by kind, write outputs.
 
-``run_item_task`` is a whole plan task (skip check, record); ``execute_step`` is shared
-with the grid points of a search (runtime/search.py), whose steps are item tasks too.
+``execute_step`` runs one item step; ``runtime/task.py`` wraps it into a plan task (skip
+check, record) and ``runtime/search.py`` into a search's grid points.
 
 Failure classes, so ``__main__`` can choose the exit code and the words:
 ``TaskFailure`` (exit 1: the data, an upstream task or the payload), ``Stopped`` (exit 75:
@@ -11,12 +11,11 @@ SIGUSR1 arrived and the payload checkpointed), anything else is our fault (exit 
 from __future__ import annotations
 
 import shutil
-import time
 import traceback
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from mfile.compiler.ir import Binding, Task
 from mfile.compiler.types import Model
@@ -340,89 +339,3 @@ def _write_outputs(step: Step, results: dict[str, Any], temps: dict[str, Path], 
         digests[port] = records.digest_path(final)["sha256"]
     step.digests = digests
     return digests
-
-
-# --------------------------------------------------------------------------- a plan task
-
-
-def prepare_dirs(task_dir: Path, key: str, rank: int, ctx_barrier: Callable[[], None]) -> tuple[Path, Path]:
-    """Clean what a killed run left (rank 0), then give each rank its work and checkpoint dirs.
-
-    The checkpoint dir is keyed by the task key, so a resumed job finds its checkpoint and a
-    job with changed params or inputs does not resume from a stale one.
-    """
-    ckpt_root = task_dir / ".checkpoint"
-    if rank == 0:
-        task_dir.mkdir(parents=True, exist_ok=True)
-        io.clean_stale(task_dir)
-        if ckpt_root.is_dir():
-            for old in ckpt_root.iterdir():
-                if old.name != key[:16]:
-                    shutil.rmtree(old, ignore_errors=True)
-    ctx_barrier()
-    work = task_dir / f".work.tmp-r{rank}"
-    work.mkdir(parents=True, exist_ok=True)
-    ckpt = ckpt_root / key[:16]
-    ckpt.mkdir(parents=True, exist_ok=True)
-    return work, ckpt
-
-
-def make_context(task: Task, world: World, point: int | None = None) -> Context:
-    item = task.item
-    return Context(
-        task_id=task.id,
-        rank=world.rank,
-        size=world.size,
-        comm=world.comm,
-        header=dict(item.header) if item else {},
-        item_dir=Path(item.directory) if item else Path("."),
-        local_rank=world.local_rank,
-        gpus=task.resources.gpus or 0,
-        point=point,
-    )
-
-
-def run_item_task(plan: manifest.Plan, run_dir: Path, task: Task, world: World, force: bool) -> int:
-    label = describe(task)
-    inputs = [input_from_task(run_dir, b, label) for b in task.inputs]
-    key = records.task_key(
-        task_id=task.id, mode=task.mode, items=[(task.item.ref, task.item.header_sha256)],
-        params=task.params, inputs=input_key(inputs),
-    )  # fmt: skip
-    out_dirs = {p.name: manifest.data_dir(run_dir, task.id, p.name) for p in task.outputs}
-    record = manifest.state_path(run_dir, task.id)
-    ctx = make_context(task, world)
-    if not force and records.up_to_date(record, key, list(out_dirs.values())):
-        ctx.log("skipped: up to date")
-        return EXIT_OK
-    started, t0 = records.now_iso(), time.monotonic()
-    if world.rank == 0:
-        record.unlink(missing_ok=True)  # outputs are about to change: nothing may look done
-    task_dir = run_dir / "data" / task.id
-    ctx.work_dir, ctx.checkpoint_dir = prepare_dirs(task_dir, key, world.rank, ctx.barrier)
-    ctx.install_signal_handler()
-    step = Step(task, dict(task.params), inputs, out_dirs, ctx, world, label)
-    digests = execute_step(step)
-    if world.rank == 0:
-        outputs = {p: {"sha256": d, **_size(out_dirs[p])} for p, d in digests.items()}
-        records.write_record(
-            record, task_id=task.id, key=key, inputs=input_key(inputs), params=task.params,
-            items=[(task.item.ref, task.item.header_sha256)], outputs=outputs, started=started,
-            wall_s=time.monotonic() - t0, ranks=world.size,
-        )  # fmt: skip
-    finish_dirs(task_dir, world.rank, ctx.barrier)
-    ctx.log(f"done in {time.monotonic() - t0:.1f}s")
-    return EXIT_OK
-
-
-def _size(path: Path) -> dict[str, int]:
-    files = [p for p in path.resolve().rglob("*") if p.is_file()]
-    return {"files": len(files), "bytes": sum(p.stat().st_size for p in files)}
-
-
-def finish_dirs(task_dir: Path, rank: int, barrier: Callable[[], None]) -> None:
-    """Work dirs go; the checkpoint too, once the task is done (a rerun must start afresh)."""
-    shutil.rmtree(task_dir / f".work.tmp-r{rank}", ignore_errors=True)
-    barrier()
-    if rank == 0:
-        shutil.rmtree(task_dir / ".checkpoint", ignore_errors=True)

@@ -19,19 +19,8 @@ from typing import Any
 
 from mfile.compiler.ir import SearchSpec, Task
 from mfile.runtime import io, manifest, records
-from mfile.runtime.execute import (
-    EXIT_OK,
-    Input,
-    Step,
-    TaskFailure,
-    describe,
-    execute_step,
-    finish_dirs,
-    input_from_task,
-    input_key,
-    make_context,
-    prepare_dirs,
-)
+from mfile.runtime.execute import EXIT_OK, Input, Step, TaskFailure, describe, execute_step, input_from_task, input_key
+from mfile.runtime.task import finish_dirs, make_context, prepare_dirs
 from mfile.runtime.parallel import World
 
 
