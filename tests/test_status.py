@@ -167,3 +167,12 @@ def test_cli_status_of_a_non_run_directory(tmp_path: Path) -> None:
     result = CliRunner().invoke(main, ["status", str(tmp_path)])
     assert result.exit_code == 2
     assert "not a run directory" in result.output
+
+
+def test_watch_stops_when_slurm_is_not_installed(run_dir: Path) -> None:
+    out = io.StringIO()
+    query = SlurmQuery(lambda argv: CommandResult(127, "", f"{argv[0]} not found: is Slurm installed here?"))
+    code = status_command(run_dir, watch=True, query=query, out=out, sleep=lambda s: pytest.fail("waited"))
+    assert code == 1
+    assert "warning: cannot ask Slurm: squeue not found" in out.getvalue()
+    assert rows(out.getvalue())["era5"][1] == "unknown"

@@ -287,6 +287,7 @@ class SlurmQuery:
         self.calls: list[list[str]] = []
         self._final: dict[str, list[JobInfo]] = {}  # job id -> its final lines, never asked again
         self.error: str | None = None  # why the last refresh could not ask Slurm
+        self.missing = False  # squeue is not installed here: asking again will not help
 
     def _run(self, argv: list[str]) -> CommandResult:
         self.calls.append(argv)
@@ -306,6 +307,7 @@ class SlurmQuery:
             for job in parse_squeue(result.stdout):
                 live.setdefault(job.job_id, []).append(job)
         elif "invalid job id" not in result.stderr.lower():
+            self.missing = result.returncode == 127
             self.error = (result.stderr or result.stdout).strip() or f"squeue exited with {result.returncode}"
             return out
         # Details only for what squeue cannot say: exit codes of jobs that ended badly, and jobs

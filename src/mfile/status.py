@@ -274,6 +274,6 @@ def status_command(
             out.write(text)
             out.flush()
             shown = text
-        if not watch or (all(line.final for line in lines) and not query.error):
+        if not watch or query.missing or (all(line.final for line in lines) and not query.error):
             return exit_code(lines)
         sleep(max(interval, MIN_INTERVAL))
