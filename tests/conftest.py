@@ -16,6 +16,9 @@ from pathlib import Path
 
 import pytest
 
+# Golden files: `pytest --update-golden` (or MFILE_UPDATE_GOLDEN=1) rewrites them.
+pytest_plugins = ["golden_util"]
+
 ROOT = Path(__file__).resolve().parent.parent
 SCRIPT = ROOT / "scripts" / "local-slurm.sh"
 EXIT_UNAVAILABLE = 4
