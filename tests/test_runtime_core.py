@@ -206,3 +206,28 @@ def test_runtime_in_slurm_step_env_uses_srun_rank(tmp_path):
     # A batch step's SLURM_NTASKS=4 without srun is not four ranks.
     env = mpi_env() | {"SLURM_PROCID": "0", "SLURM_NTASKS": "4", "SLURM_JOB_ID": "4243"}
     assert run(plan, "gen", "--force", env=env).returncode == 0
+
+
+def test_early_sigusr1_requeues_instead_of_killing(tmp_path):
+    """SIGUSR1 during start-up (imports) must not kill the task: it is requeued (75)."""
+    tasks = [task("gen", item("gen", "dataset"), {"n": 10, "sleep": 1}, outputs=(("output", GEN),))]
+    plan = write_plan(tmp_path / "p", tasks)
+    proc = subprocess.Popen([sys.executable, "-m", "mfile.runtime", str(plan), "gen"], stderr=subprocess.PIPE, text=True, env=mpi_env())
+    time.sleep(0.3)
+    proc.send_signal(signal.SIGUSR1)
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 75, err
+    assert "stopped on SIGUSR1" in err
+    assert not (tmp_path / "p" / "state" / "gen.json").exists() and not (tmp_path / "p" / "data" / "gen" / "output").exists()
+
+
+def test_json_output_missing_metric_column(tmp_path):
+    gen = task("gen", item("gen", "dataset"), outputs=(("output", GEN),))
+    fit = task("fit", item("fit", "trainable"), {"epochs": 2}, inputs=[bind("input", "gen", type=XL, columns=("x", "label"))],
+               outputs=(("model", MODEL), ("stats", table(accuracy="float64"))))  # fmt: skip
+    plan = write_plan(tmp_path / "p", [gen, fit])
+    run_all(plan, ["gen"])
+    res = run(plan, "fit")
+    assert res.returncode == 1
+    assert "output 'stats' of task 'fit' (item test/fit:1): column 'accuracy' is missing (the payload returned keys: loss, epochs)" in res.stderr
+    assert not (tmp_path / "p" / "data" / "fit" / "model").exists()

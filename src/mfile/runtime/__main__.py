@@ -41,6 +41,9 @@ def _abort(world: object, code: int) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
+    from mfile.runtime.context import install_signal_handler
+
+    install_signal_handler()  # first: Slurm's SIGUSR1 may come while we still import
     args = _parser().parse_args(argv)
     point = args.point
     if args.point_from_env:

@@ -32,6 +32,16 @@ class _StopFlag:
         self.event.set()
 
 
+# One process runs one task: the flag is per process, so the handler can be installed
+# before anything slow is imported (SIGUSR1's default action would kill the process).
+STOP = _StopFlag()
+
+
+def install_signal_handler() -> None:
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGUSR1, STOP.set)
+
+
 @dataclass
 class Context:
     task_id: str
@@ -45,7 +55,7 @@ class Context:
     local_rank: int = 0
     gpus: int = 0
     point: int | None = None  # grid point of a hyperparameter search, else None
-    _stop: _StopFlag = field(default_factory=_StopFlag, repr=False)
+    _stop: _StopFlag = field(default_factory=lambda: STOP, repr=False)
     _device: Any = field(default=None, repr=False)
     _t0: float = field(default_factory=time.monotonic, repr=False)
 
@@ -60,7 +70,9 @@ class Context:
         self._stop.set()
 
     def install_signal_handler(self) -> None:
-        if threading.current_thread() is threading.main_thread():
+        if self._stop is STOP:
+            install_signal_handler()
+        elif threading.current_thread() is threading.main_thread():
             signal.signal(signal.SIGUSR1, self._stop.set)
 
     # ------------------------------------------------------------------ output

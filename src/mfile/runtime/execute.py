@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from mfile.compiler.ir import Binding, Task
-from mfile.compiler.types import Model
+from mfile.compiler.types import Model, Tabular
 from mfile.runtime import io, manifest, records
 from mfile.runtime.context import Context
 from mfile.runtime.datacheck import DataTypeError, check_dataset, check_model_dir
@@ -321,6 +321,11 @@ def _write_outputs(step: Step, results: dict[str, Any], temps: dict[str, Path], 
                 io.write_part(ds, tmp, w.rank if sharded else 0)
                 temps[port] = tmp
         elif isinstance(value, dict):
+            wanted = types.get(port)
+            if isinstance(wanted, Tabular):
+                absent = [c for c in wanted.names if c not in value]
+                if absent:
+                    raise TaskFailure(f"{where}: column {absent[0]!r} is missing (the payload returned keys: {', '.join(map(str, value)) or 'none'})")
             if ctx.rank == 0:
                 tmp = io.temp_dir_for(step.out_dirs[port], tag)
                 io.write_json_atomic(tmp / f"{port}.json", _jsonable(value))
