@@ -11,6 +11,7 @@ tasks that completed alone.
 from __future__ import annotations
 
 import json
+import subprocess
 import sys
 from pathlib import Path
 
@@ -19,6 +20,7 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).parent / "fixtures" / "e2e"))
 from e2e_support import (  # noqa: E402
+    PYTHON,
     Jobs,
     by_id,
     compile_run_dir,
@@ -43,7 +45,11 @@ def test_a_failed_task_stops_its_dependents_and_resume_redoes_only_what_is_left(
 
     first = jobs.submit(run_dir)
     assert list(first) == ["src", "side", "flaky", "after"]
-    records = by_id(wait_final(first.values()))
+    # --watch, started while the jobs are queued, ends once every job is final: exit 1 (a failure).
+    watch = subprocess.run([PYTHON, "-m", "mfile.cli", "status", str(run_dir), "--watch", "--interval", "0.5"],
+                           capture_output=True, text=True, timeout=240, check=False)
+    assert watch.returncode == 1, watch.stdout + watch.stderr
+    records = by_id(wait_final(first.values(), timeout=5))
     states = {name: records[job_id]["JobState"] for name, job_id in first.items()}
     assert states == {"src": "COMPLETED", "side": "COMPLETED", "flaky": "FAILED", "after": "CANCELLED"}, \
         logs_of(run_dir)
