@@ -193,6 +193,9 @@ def call_builtin(
 
 
 def _item(lw: "Lowerer", name: str, node: ast.Call, args: Args, kwargs: Kwargs) -> Any:
+    if "name" not in kwargs and not args:  # MantikItem(): the name may be positional, so not in the signature
+        lw.reporter.report(MissingArgument, node.span, func=name, keyword="name", usage=FUNCTIONS[name].usage)
+        return UNKNOWN
     value, span = kwargs.get("name") or args[0]
     if value is UNKNOWN:
         return UNKNOWN
