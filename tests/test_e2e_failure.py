@@ -56,6 +56,9 @@ def test_a_failed_task_stops_its_dependents_and_resume_redoes_only_what_is_left(
     assert records[first["flaky"]]["ExitCode"] == "1:0"
     after = records[first["after"]]
     assert after["Reason"] == "DependencyNeverSatisfied"
+    # mfile asked for it per job: on a site without DependencyParameters=kill_invalid_depend the
+    # job would otherwise wait forever (scontrol shows the field only when the job set it)
+    assert after.get("KillOInInvalidDependent") == "Yes"
     assert after.get("NodeList", "") in ("", "(null)")  # never given a node
     assert not list((run_dir / "logs").glob(f"*-{first['after']}.*"))  # its script never started
     for task in ("flaky", "after"):

@@ -125,6 +125,7 @@ def test_no_job_starts_before_the_jobs_it_needs_have_ended(mnist: MnistRun) -> N
             waited += 1
         if row["after"]:
             assert "--kill-on-invalid-dep=yes" in _dry_run_line(mnist, row["name"])
+            assert {r.get("KillOInInvalidDependent") for r in records[row["job_id"]]} == {"Yes"}
             submitted = when(records[row["job_id"]][0], "SubmitTime")
             assert min(starts) > submitted  # it was queued at once and really waited
     assert waited == 5  # a chain: pre_process, split, the array, select, deploy each wait for one job
