@@ -47,10 +47,11 @@ def local_moments(var: xr.DataArray, dim: str) -> np.ndarray:
         raw = np.asarray(var.isel({dim: slice(start, start + step)}).values).ravel()
         block = buffer[: raw.size]
         np.copyto(block, raw, casting="unsafe")
-        nan = np.isnan(block)
-        if nan.any():
-            block = block[~nan]
-        total += (block.sum(), np.dot(block, block), block.size)
+        s = block.sum()
+        if not np.isfinite(s):  # NaN (or inf) somewhere: only then pay for a mask
+            block = block[~np.isnan(block)]
+            s = block.sum()
+        total += (s, np.dot(block, block), block.size)
     return total
 
 
