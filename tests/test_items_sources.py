@@ -99,3 +99,25 @@ def test_relative_path_is_found_beside_the_mfile(tmp_path, monkeypatch):
     assert ds.sizes["time"] == 240
     with pytest.raises(ItemError, match=f"looked in {run} or {project}"):
         load.load({"path": "data/missing.nc", "variable": "air_temperature"}, ctx)
+
+
+def test_grib_glob_over_files_split_by_date(tmp_path):
+    import eccodes
+
+    source = sample("era5-levels-members.grib")
+    outs = {}
+    with open(source, "rb") as f:
+        while (handle := eccodes.codes_grib_new_from_file(f)) is not None:
+            date = eccodes.codes_get(handle, "dataDate")
+            if date not in outs:
+                outs[date] = open(tmp_path / f"era5-{date}.grib", "wb")
+            eccodes.codes_write(handle, outs[date])
+            eccodes.codes_release(handle)
+    for out in outs.values():
+        out.close()
+    assert len(outs) == 2
+    load, ctx = item("grib", tmp_path)
+    params = {"short_name": "t", "level": 500, "member": 0}
+    joined = load.load({"path": str(tmp_path / "era5-*.grib"), **params}, ctx)
+    whole = load.load({"path": str(source), **params}, ctx)
+    xr.testing.assert_equal(joined, whole)
