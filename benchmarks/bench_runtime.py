@@ -226,7 +226,7 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--quick", action="store_true", help="24 MB field, 3 start-ups: a smoke run under 30 s")
     ap.add_argument("--repeat", type=int, default=None, help="runs per row (best is reported)")
-    ap.add_argument("--dir", type=Path, default=HERE / ".work" / "runtime", help="scratch directory (same disk as runs)")
+    ap.add_argument("--dir", type=Path, default=HERE / ".work" / f"runtime-{os.getpid()}", help="scratch directory (same disk as runs)")
     ap.add_argument("--json", type=Path, default=None, help="also write the numbers here")
     args = ap.parse_args(argv)
     shape = (32, 361, 540) if args.quick else (365, 721, 1440)
