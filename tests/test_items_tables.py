@@ -118,3 +118,14 @@ def test_join_name_clash_and_disagreeing_grids_fail_clearly(tmp_path):
         join.apply({"input_0": t, "input_1": shifted}, {"on": "time"}, ctx)
     with pytest.raises(ItemError, match="no coordinate"):
         join.apply({"input_0": t, "input_1": era5(tmp_path, "z")}, {"on": "station"}, ctx)
+
+
+def test_timelag_skips_columns_without_time_unless_named(tmp_path):
+    ds = frame(v=(("time",), np.arange(4.0)), grid=(("y",), np.arange(3.0)))
+    ds = ds.assign_coords(time=np.array(["2020-01-01T00", "2020-01-01T06", "2020-01-01T12", "2020-01-01T18"], dtype="datetime64[ns]"))
+    lag, ctx = item("timelag", tmp_path)
+    out = lag.apply({"input": ds}, {"lag": "6h"}, ctx)
+    assert sorted(out.data_vars) == ["grid", "v", "v_lag1"]
+    np.testing.assert_array_equal(out["v_lag1"].values, [0.0, 1.0, 2.0])
+    with pytest.raises(ItemError, match="do not vary along 'time'"):
+        lag.apply({"input": ds}, {"lag": "6h", "variables": "grid"}, ctx)

@@ -25,12 +25,16 @@ def apply(inputs: dict[str, Any], params: dict[str, Any], ctx: Any) -> xr.Datase
     dim = str(param(params, ctx, "lag_column", "time"))
     lag_text = str(param(params, ctx, "lag", "1h"))
     steps = int(param(params, ctx, "steps", 1))
-    names = param_list(params, ctx, "variables") or [str(v) for v in ds.data_vars]
+    chosen = param_list(params, ctx, "variables")
+    names = chosen or [str(v) for v, var in ds.data_vars.items() if dim in var.dims]
     if dim not in ds.dims or dim not in ds.coords:
         raise ItemError(f"timelag: the data has no time coordinate {dim!r} (dims: {sorted(map(str, ds.dims))}); set lag_column")
     if steps < 1:
         raise ItemError(f"timelag: steps must be >= 1, got {steps}")
     require_columns(ds, names, "timelag")
+    static = [n for n in names if dim not in ds[n].dims]
+    if static:
+        raise ItemError(f"timelag: column(s) {static} do not vary along {dim!r}; there is nothing to lag")
     ds = ds.sortby(dim)
     t = time_seconds(ds[dim].values)
     diffs = np.diff(t)
