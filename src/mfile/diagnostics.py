@@ -169,9 +169,27 @@ _COLOURS = {Severity.ERROR: "\x1b[1;31m", Severity.WARNING: "\x1b[1;33m", Severi
 _BOLD, _RESET = "\x1b[1m", "\x1b[0m"
 
 
+MAX_EXCERPT = 160  # characters of a source line shown around the caret
+
+
+def _excerpt(text: str, start: int, width: int) -> tuple[str, int, int]:
+    """A window of at most ~MAX_EXCERPT characters of ``text`` around ``start``: (shown text,
+    caret offset, caret width). Without it, N diagnostics on one N-character line (30,000
+    stages in one dict) would print N*N characters."""
+    if len(text) <= MAX_EXCERPT:
+        return text, start, width
+    width = min(width, MAX_EXCERPT // 2)
+    lo = max(0, min(start - MAX_EXCERPT // 4, len(text) - MAX_EXCERPT))
+    hi = min(len(text), lo + MAX_EXCERPT)
+    shown = ("..." if lo > 0 else "") + text[lo:hi] + ("..." if hi < len(text) else "")
+    offset = start - lo + (3 if lo > 0 else 0)
+    return shown, offset, max(1, min(width, len(shown) - offset))
+
+
 def render_text(reports: Iterable[Report], sources: dict[str, str], colour: bool = False) -> str:
     """``file:line:col: error[E203] message``, the source line, a caret line and the hint."""
     out: list[str] = []
+    split: dict[str, list[str]] = {}  # each source is split once, not once per report
     for r in reports:
         sev = r.severity.value
         head = f"{r.span.file}:{r.span.line}:{r.span.column}: "
@@ -182,16 +200,19 @@ def render_text(reports: Iterable[Report], sources: dict[str, str], colour: bool
         out.append(f"{head}{label} {r.message}")
         source = sources.get(r.span.file)
         if source is not None:
-            lines = source.splitlines()
+            if r.span.file not in split:
+                split[r.span.file] = source.splitlines()
+            lines = split[r.span.file]
             if 1 <= r.span.line <= len(lines):
-                text = lines[r.span.line - 1].expandtabs(1)
+                text = lines[r.span.line - 1]  # tabs become one space below: columns stay put
                 gutter = f"{r.span.line:>5} | "
-                out.append(gutter + text)
                 start = max(r.span.column - 1, 0)
                 if r.span.end_line == r.span.line:
                     width = max(r.span.end_column - r.span.column, 1)
                 else:
                     width = max(len(text) - start, 1)
+                text, start, width = _excerpt(text, start, width)
+                out.append(gutter + text.expandtabs(1))
                 caret = "^" + "~" * (width - 1)
                 out.append(" " * (len(gutter) - 2) + "| " + " " * start + caret)
         if r.hint:
