@@ -203,21 +203,22 @@ def _carry_over(previous: Path, fresh: Path, moved: list[Path]) -> None:
 
     Every relative path moved is appended to ``moved`` so a failure can move it back."""
     rels = []
-    for task_id in _done_tasks(previous):
+    done = _done_tasks(previous)
+    for task_id in done:
         rels += [Path("state") / f"{task_id}.json", Path("state") / task_id, Path("data") / task_id]
     # A search that did not finish keeps its finished grid points: the runtime checks each
-    # point's record against the new plan and only redoes what changed.
+    # point's record against the new plan and only redoes what changed. (A finished search
+    # moves whole, above: moving its points first would leave data/<search> half there.)
     state = previous / "state"
     for points in sorted(p for p in state.iterdir() if p.is_dir()) if state.is_dir() else []:
-        for rel in (Path("state") / points.name, Path("data") / points.name / "points"):
-            src, dst = previous / rel, fresh / rel
-            if src.exists() and not dst.exists():
-                dst.parent.mkdir(parents=True, exist_ok=True)
-                os.replace(src, dst)
+        if points.name not in done:
+            rels += [Path("state") / points.name, Path("data") / points.name / "points"]
     logs = previous / "logs"
     if logs.is_dir():
         rels += [Path("logs") / entry.name for entry in sorted(logs.iterdir())]
     for rel in rels:
-        if (previous / rel).exists():
-            os.replace(previous / rel, fresh / rel)
+        src, dst = previous / rel, fresh / rel
+        if src.exists() and not dst.exists():
+            dst.parent.mkdir(parents=True, exist_ok=True)
+            os.replace(src, dst)
             moved.append(rel)
