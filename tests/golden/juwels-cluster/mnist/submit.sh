@@ -36,7 +36,8 @@ echo "save: ${job[save]}"
 
 # The job ids, for `mfile status`.
 {
-    printf '{\n  "format": 1,\n  "submitted_by": "submit.sh",\n  "jobs": [\n'
+    printf '{\n  "format": 1,\n  "submitted_by": "submit.sh",\n  "submitted_at": "%s",\n  "jobs": [\n' \
+        "$(date -u +%Y-%m-%dT%H:%M:%S+00:00)"
     printf '    {"name": "%s", "task": "%s", "kind": "%s", "job_id": "%s"},\n' \
         digits digits task "${job[digits]}"
     printf '    {"name": "%s", "task": "%s", "kind": "%s", "job_id": "%s"},\n' \
