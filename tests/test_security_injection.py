@@ -154,6 +154,11 @@ def test_hostile_profile_values_are_refused_or_inert(tmp_path: Path, key: str, v
     lines = [line for line in base.splitlines() if not line.startswith(f"{key} ")]
     header_end = next(i for i, line in enumerate(lines) if line.startswith("["))
     lines.insert(header_end, f"{key} = {value.format(m=marker)}")
+    if key != "python":  # the runtime's own start-up is not under test here: a stub is quicker
+        stub = tmp_path / "stub-python"
+        stub.write_text("#!/bin/sh\nexit 0\n")
+        stub.chmod(0o755)
+        lines.insert(header_end, f'python = "{stub}"')
     profile = tmp_path / "hostile.toml"
     profile.write_text("\n".join(lines) + "\n" + extra.format(m=marker))
     src = tmp_path / "flow.mfile"
