@@ -1,0 +1,165 @@
+"""Resource exhaustion: each hostile input ends in its diagnostic within bounded time and memory.
+
+Every case runs ``mfile check`` (or ``compile``) in a fresh process under ``RLIMIT_AS`` (address
+space) and a wall-clock timeout, both generous enough for a busy CI machine and far below what
+the attack would take without its limit. The limits are constants in the code; the last test
+checks docs/security.md lists each of them with its value.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import resource
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from security_support import CASE_ITEMS, REPO
+
+MEMORY_LIMIT = 1536 * 1024 * 1024  # bytes of address space for one check
+TIMEOUT = 90.0  # seconds, wall clock (the machine may be shared)
+
+
+def _limited() -> None:
+    resource.setrlimit(resource.RLIMIT_AS, (MEMORY_LIMIT, MEMORY_LIMIT))
+
+
+def run_limited(args: list[str], cwd: Path) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "mfile.cli", *args], cwd=cwd, capture_output=True, text=True,
+                          timeout=TIMEOUT, preexec_fn=_limited)
+
+
+def check_codes(tmp_path: Path, text: str | bytes, items: Path = CASE_ITEMS) -> set[str]:
+    src = tmp_path / "attack.mfile"
+    src.write_bytes(text if isinstance(text, bytes) else text.encode())
+    result = run_limited(["check", str(src), "--items", str(items), "--format", "json"], tmp_path)
+    assert result.returncode == 1, result.stderr[-2000:]
+    assert "Traceback" not in result.stderr
+    return {d["code"] for d in json.loads(result.stdout)}
+
+
+def test_a_billion_point_grid(tmp_path: Path) -> None:
+    values = "[" + ", ".join(str(i) for i in range(1000)) + "]"
+    text = (
+        "a = HyperParameter()\nb = HyperParameter()\nc = HyperParameter()\n"
+        'net = MantikItem(name="test/net28:1").configure(params={"batch_size": a, "learning_rate": b, "epochs": c})\n'
+        'ev = evaluate(metric="accuracy")\ncomp = pipeline_component(net, ev)\n'
+        f's = HyperParameterSearch(comp, hyperparameters={{"a": {values}, "b": {values}, "c": {values}}}, metric=comp.ev.accuracy)\n'
+        'data = MantikItem(name="test/digits:1")\n'
+        'p = MantikPipeline(stages={"s": [data, s.set_input(input=data.output, ev_data=data.output)]})\n'
+    )
+    assert "E503" in check_codes(tmp_path, text)
+
+
+def test_a_yaml_billion_laughs_header(tmp_path: Path) -> None:
+    rows = ['a0: &a0 ["lol", "lol", "lol", "lol", "lol", "lol", "lol", "lol", "lol", "lol"]']
+    rows += [f"a{i}: &a{i} [{', '.join([f'*a{i - 1}'] * 10)}]" for i in range(1, 10)]
+    item = tmp_path / "items" / "x" / "laughs" / "1"
+    item.mkdir(parents=True)
+    (item / "MantikHeader").write_text("name: laughs\nkind: dataset\n" + "\n".join(rows) + "\ntype:\n  columns:\n    x: float64\n")
+    text = 'l = MantikItem(name="x/laughs:1")\np = MantikPipeline(stages={"s": [l]})\n'
+    assert "E303" in check_codes(tmp_path, text, tmp_path / "items")
+
+
+def test_a_100k_stage_pipeline(tmp_path: Path) -> None:
+    stages = ", ".join(f'"s{i}": [d]' for i in range(100_000))
+    assert "E515" in check_codes(tmp_path, f'd = MantikItem(name="test/digits:1")\np = MantikPipeline(stages={{{stages}}})\n')
+
+
+def test_30k_stages_under_the_token_limit_render_linearly(tmp_path: Path) -> None:
+    """30,000 diagnostics on one 400 kB line: the text renderer once printed the line for each."""
+    stages = ", ".join(f'"s{i}": [d]' for i in range(30_000))
+    src = tmp_path / "attack.mfile"
+    src.write_text(f'd = MantikItem(name="test/digits:1")\np = MantikPipeline(stages={{{stages}}})\n')
+    result = run_limited(["check", str(src), "--items", str(CASE_ITEMS)], tmp_path)
+    assert result.returncode == 1
+    assert result.stdout.count("error[E121]") == 29_999
+    assert len(result.stdout) < 20_000_000
+
+
+@pytest.mark.parametrize("name,text,code", [
+    ("nested brackets", "x = " + "(" * 10_000 + "1" + ")" * 10_000 + "\n", "E510"),
+    ("nested lists", "x = " + "[" * 10_000 + "]" * 10_000 + "\n", "E510"),
+    ("operator chain", "x = " + "+".join(["1"] * 10_000) + "\n", "E511"),
+    ("power chain", "x = " + "**".join(["2"] * 10_000) + "\n", "E511"),
+    ("unary chain", "x = " + "-" * 10_000 + "1\n", "E511"),
+    ("attribute chain", "x = a" + ".b" * 10_000 + "\n", "E511"),
+    ("call chain", "x = f" + "()" * 10_000 + "\n", "E511"),
+    ("method chain", 'x = MantikItem(name="test/digits:1")' + ".configure()" * 10_000 + "\n", "E511"),
+    ("integer growth", "a = 2 ** 64\n" + "".join(f"a = a * a\n" for _ in range(40)), "E112"),
+    ("huge literal", "x = " + "9" * 100_000 + "\n", "E514"),
+    ("indentation", "".join(" " * i + "if x:\n" for i in range(0, 2000, 4)), None),
+])
+def test_deep_and_long_expressions(tmp_path: Path, name: str, text: str, code: str | None) -> None:
+    codes = check_codes(tmp_path, text)
+    if code is not None:
+        assert code in codes, codes
+
+
+def test_a_50_mb_m_file(tmp_path: Path) -> None:
+    line = b"x = 1  # padding padding padding padding padding padding padding padding\n"
+    assert "E501" in check_codes(tmp_path, line * (50 * 1024 * 1024 // len(line) + 1))
+
+
+def test_a_50_mb_header(tmp_path: Path) -> None:
+    item = tmp_path / "items" / "x" / "big" / "1"
+    item.mkdir(parents=True)
+    (item / "MantikHeader").write_bytes(b"name: big\nkind: dataset\n" + b"# pad\n" * (50 * 1024 * 1024 // 6))
+    text = 'b = MantikItem(name="x/big:1")\np = MantikPipeline(stages={"s": [b]})\n'
+    codes = check_codes(tmp_path, text, tmp_path / "items")
+    assert codes & {"E300", "E301", "E303"}, codes
+
+
+def test_a_deep_yaml_header(tmp_path: Path) -> None:
+    item = tmp_path / "items" / "x" / "deep" / "1"
+    item.mkdir(parents=True)
+    (item / "MantikHeader").write_text("name: deep\nkind: dataset\nx: " + "[" * 50_000 + "]" * 50_000 + "\n")
+    text = 'b = MantikItem(name="x/deep:1")\np = MantikPipeline(stages={"s": [b]})\n'
+    assert check_codes(tmp_path, text, tmp_path / "items") & {"E303", "E301"}
+
+
+def test_search_grid_over_the_array_and_submit_limits_at_compile(tmp_path: Path) -> None:
+    """A grid under MAX_GRID_POINTS but over the site's submit limit stops at compile (E409)."""
+    values = "[" + ", ".join(str(i) for i in range(1, 120)) + "]"
+    text = (
+        "a = HyperParameter()\nb = HyperParameter()\n"
+        'net = MantikItem(name="test/net28:1").configure(params={"batch_size": a, "learning_rate": b})\n'
+        'ev = evaluate(metric="accuracy")\ncomp = pipeline_component(net, ev)\n'
+        f's = HyperParameterSearch(comp, hyperparameters={{"a": {values}, "b": {values}}}, metric=comp.ev.accuracy)\n'
+        'data = MantikItem(name="test/digits:1")\n'
+        'p = MantikPipeline(stages={"s": [data, s.set_input(input=data.output, ev_data=data.output)]})\n'
+    )
+    src = tmp_path / "grid.mfile"
+    src.write_text(text)
+    result = run_limited(["compile", str(src), "--items", str(CASE_ITEMS), "--profile", "juwels-booster",
+                          "-o", str(tmp_path / "out"), "--format", "json"], tmp_path)
+    assert result.returncode == 1, result.stderr
+    assert not (tmp_path / "out" / "p").exists()
+
+
+LIMITS = {
+    "mfile.mfile_grammar.source": ["MAX_BYTES"],
+    "mfile.mfile_grammar.scan": ["MAX_BRACKET_DEPTH", "MAX_INDENT_DEPTH", "MAX_STATEMENT_TOKENS"],
+    "mfile.mfile_grammar.transform": ["MAX_EXPR_DEPTH", "MAX_PROBLEMS", "MAX_INT_DIGITS"],
+    "mfile.compiler.header_yaml": ["MAX_BYTES", "MAX_NODES", "MAX_DEPTH"],
+    "mfile.compiler.search": ["MAX_GRID_POINTS"],
+    "mfile.compiler.constants": ["MAX_EXPONENT", "MAX_INT_BITS"],
+    "mfile.diagnostics": ["MAX_EXCERPT"],
+}
+
+
+@pytest.mark.parametrize("module,names", sorted(LIMITS.items()))
+def test_every_limit_is_documented_with_its_value(module: str, names: list[str]) -> None:
+    import importlib
+
+    doc = (REPO / "docs" / "security.md").read_text()
+    mod = importlib.import_module(module)
+    for name in names:
+        value = getattr(mod, name)
+        row = next((line for line in doc.splitlines() if f"`{module.removeprefix('mfile.')}.{name}`" in line), None)
+        assert row is not None, f"docs/security.md has no row for {module}.{name}"
+        shown = {str(value), f"{value:,}", f"{value:_}"}
+        assert any(re.search(rf"(?<![\d,_]){re.escape(s)}(?![\d,_])", row) for s in shown), (row, value)
