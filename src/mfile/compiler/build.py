@@ -145,7 +145,8 @@ class Typer:
             out = timelag_output(self.reporter, task_id, first[0], params, spans, task.span)
             return {"input": VOID}, {"output": out}
         if name == "mfile/normalize":
-            return {"input": VOID}, {"output": first[0], "stats": VOID}
+            data = produced.get("input", (VOID, task.span))[0]
+            return {"input": VOID, "stats": VOID}, {"output": data, "stats": VOID}
         if name == "mfile/evaluate":
             metric = check_metric(self.reporter, task_id, params.get("metric", "rmse"), spans.get("metric", task.span))
             model_type, span = produced.get("model", (VOID, task.span))

@@ -53,6 +53,8 @@ MULTI_OUTPUT = {
     "mfile/normalize": ("output", "stats"),
     "mfile/save_model": ("model",),
 }
+# Inputs an item can do without (normalize reuses saved statistics when given them).
+OPTIONAL_INPUTS = {"mfile/normalize": ("stats",)}
 KIND_OUTPUTS = {
     "dataset": ("output",),
     "algorithm": ("output",),
@@ -80,6 +82,8 @@ def input_ports(task: TaskDef, count: int = 1) -> tuple[str, ...] | None:
         return tuple(f"input_{i}" for i in range(count))
     if name == "mfile/evaluate":
         return ("model", "data")
+    if name in OPTIONAL_INPUTS:
+        return ("input", *OPTIONAL_INPUTS[name])
     return {
         "dataset": (),
         "algorithm": ("input",),
@@ -284,7 +288,7 @@ def _search(lw: "Lowerer", name: str, node: ast.Call, args: Args, kwargs: Kwargs
 
 def _evaluate(lw: "Lowerer", name: str, node: ast.Call, args: Args, kwargs: Kwargs) -> Any:
     task = _builtin_item(lw, name, node)
-    task.params.update(params_of(lw, name, kwargs, ("metric", "label")))
+    task.params.update(params_of(lw, name, kwargs, ("metric", "label", "baseline")))
     return task
 
 

@@ -53,7 +53,7 @@ FUNCTIONS: dict[str, Signature] = {
             ("hyperparameters", "metric"),
         ),  # fmt: skip
         Signature("pipeline_component", 1, None, ("reference",)),
-        Signature("evaluate", 0, 0, ("metric", "label", "reference"), ("metric",)),
+        Signature("evaluate", 0, 0, ("metric", "label", "baseline", "reference"), ("metric",)),
         Signature("save_model", 0, 0, ("store", "reference")),
         Signature("join", 0, 0, ("inputs", "how", "on", "reference"), ("inputs",)),
         Signature(

@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from mfile.compiler import ir
-from mfile.compiler.calls import input_ports
+from mfile.compiler.calls import OPTIONAL_INPUTS, input_ports
 from mfile.compiler.types import VOID, DataType, Fundamental
 from mfile.compiler.values import OutputRef, PipelineDef, SearchDef, TaskDef, TaskUse
 from mfile.diagnostics import Diagnostic, Reporter, Span
@@ -188,8 +188,9 @@ class PipelineBuilder:
                     continue
                 inputs[port] = (ref, use.arg_spans.get(port, use.span))
         incomplete = (use is not None and use.incomplete) or getattr(obj, "incomplete", False)
+        optional = OPTIONAL_INPUTS.get(obj.item.ref.name, ()) if isinstance(obj, TaskDef) and obj.item else ()
         for port in ports:
-            if port not in inputs and not incomplete:
+            if port not in inputs and not incomplete and port not in optional:
                 hint = f"{member.id}.set_input({port}=other.output)" if len(ports) > 1 else (
                     f"list it as {member.id}.set_input(other.output)"
                 )  # fmt: skip
