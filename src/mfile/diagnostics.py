@@ -20,7 +20,9 @@ import enum
 import hashlib
 import json
 import string
+import urllib.parse
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, ClassVar, Iterable
 
 
@@ -171,6 +173,17 @@ _BOLD, _RESET = "\x1b[1m", "\x1b[0m"
 
 MAX_EXCERPT = 160  # characters of a source line shown around the caret
 
+# Control characters from user text (a name with a newline, an ESC sequence in a file) would
+# start new lines in CI logs, where GitHub Actions reads `::command::` lines, or drive the
+# terminal. Messages get visible escapes; source excerpts get one '?' per character so the
+# caret stays under the span.
+_ESCAPES = {c: f"\\x{c:02x}" for c in [*range(0x20), 0x7F]} | {0x0A: "\\n", 0x0D: "\\r", 0x09: "\\t"}
+_QUESTION = {c: "?" for c in [*range(0x20), 0x7F] if c != 0x09}
+
+
+def _visible(text: str) -> str:
+    return text.translate(_ESCAPES)
+
 
 def _excerpt(text: str, start: int, width: int) -> tuple[str, int, int]:
     """A window of at most ~MAX_EXCERPT characters of ``text`` around ``start``: (shown text,
@@ -192,12 +205,12 @@ def render_text(reports: Iterable[Report], sources: dict[str, str], colour: bool
     split: dict[str, list[str]] = {}  # each source is split once, not once per report
     for r in reports:
         sev = r.severity.value
-        head = f"{r.span.file}:{r.span.line}:{r.span.column}: "
+        head = f"{_visible(r.span.file)}:{r.span.line}:{r.span.column}: "
         label = f"{sev}[{r.code}]"
         if colour:
             label = f"{_COLOURS[r.severity]}{label}{_RESET}"
             head = f"{_BOLD}{head}{_RESET}"
-        out.append(f"{head}{label} {r.message}")
+        out.append(f"{head}{label} {_visible(r.message)}")
         source = sources.get(r.span.file)
         if source is not None:
             if r.span.file not in split:
@@ -212,11 +225,11 @@ def render_text(reports: Iterable[Report], sources: dict[str, str], colour: bool
                 else:
                     width = max(len(text) - start, 1)
                 text, start, width = _excerpt(text, start, width)
-                out.append(gutter + text.expandtabs(1))
+                out.append(gutter + text.expandtabs(1).translate(_QUESTION))
                 caret = "^" + "~" * (width - 1)
                 out.append(" " * (len(gutter) - 2) + "| " + " " * start + caret)
         if r.hint:
-            out.append(f"  hint: {r.hint}")
+            out.append(f"  hint: {_visible(r.hint)}")
     return "\n".join(out) + ("\n" if out else "")
 
 
@@ -240,7 +253,7 @@ def render_github(reports: Iterable[Report]) -> str:
         props = ",".join(
             f"{k}={_github_escape(str(v), property_value=True)}"
             for k, v in (
-                ("file", r.span.file),
+                ("file", _report_path(r.span.file)),
                 ("line", r.span.line),
                 ("col", r.span.column),
                 ("endLine", r.span.end_line),
@@ -254,6 +267,26 @@ def render_github(reports: Iterable[Report]) -> str:
 
 
 SARIF_SCHEMA = "https://json.schemastore.org/sarif-2.1.0.json"
+
+
+def _report_path(file: str) -> str:
+    """A path as CI tools want it: relative to the working directory (the repository root in
+    CI) when it lies below it, with forward slashes."""
+    path = Path(file)
+    if path.is_absolute():
+        try:
+            path = path.relative_to(Path.cwd())
+        except ValueError:
+            return path.as_posix()
+    return path.as_posix()
+
+
+def _sarif_uri(file: str) -> str:
+    """A URI reference (RFC 3986): relative paths percent-encoded, absolute ones as file: URIs."""
+    path = _report_path(file)
+    if path.startswith("/"):
+        return Path(path).as_uri()
+    return urllib.parse.quote(path, safe="/")
 
 
 def render_sarif(reports: Iterable[Report], tool_version: str) -> str:
@@ -284,7 +317,7 @@ def render_sarif(reports: Iterable[Report], tool_version: str) -> str:
                 "locations": [
                     {
                         "physicalLocation": {
-                            "artifactLocation": {"uri": r.span.file},
+                            "artifactLocation": {"uri": _sarif_uri(r.span.file)},
                             "region": {
                                 "startLine": max(r.span.line, 1),
                                 "startColumn": max(r.span.column, 1),
@@ -321,23 +354,37 @@ def _sarif_level(severity: Severity) -> str:
 
 
 def render_gitlab(reports: Iterable[Report]) -> str:
-    """GitLab Code Quality report (a JSON array of issues with a stable fingerprint)."""
+    """GitLab Code Quality report: a JSON array of Code Climate issues.
+
+    GitLab reads ``description``, ``check_name``, ``fingerprint`` (stable across runs: it names
+    the issue in merge-request widgets), ``severity`` (info | minor | major | critical |
+    blocker) and ``location.path`` / ``location.lines.begin``; ``type``, ``categories``,
+    ``content.body`` (the hint) and ``engine_name`` are the Code Climate fields GitLab shows in
+    its details view.
+    """
     severity = {Severity.ERROR: "major", Severity.WARNING: "minor", Severity.INFO: "info"}
+    category = {Severity.ERROR: "Bug Risk", Severity.WARNING: "Style", Severity.INFO: "Clarity"}
     issues = []
+    seen: dict[str, int] = {}
     for r in reports:
-        key = f"{r.code}:{r.span.file}:{r.span.line}:{r.span.column}:{r.message}"
-        issues.append(
-            {
-                "description": f"{r.code}: {r.message}",
-                "check_name": r.code,
-                "fingerprint": hashlib.sha256(key.encode()).hexdigest(),
-                "severity": severity[r.severity],
-                "location": {
-                    "path": r.span.file,
-                    "lines": {"begin": r.span.line, "end": r.span.end_line},
-                },
-            }
-        )
+        path = _report_path(r.span.file)
+        key = f"{r.code}:{path}:{r.span.line}:{r.span.column}:{r.message}"
+        seen[key] = seen.get(key, 0) + 1
+        if seen[key] > 1:  # the same diagnostic twice at one place still needs its own fingerprint
+            key += f":{seen[key]}"
+        issue: dict[str, Any] = {
+            "type": "issue",
+            "check_name": r.code,
+            "description": f"{r.code}: {r.message}",
+            "categories": [category[r.severity]],
+            "severity": severity[r.severity],
+            "fingerprint": hashlib.sha256(key.encode()).hexdigest(),
+            "location": {"path": path, "lines": {"begin": max(r.span.line, 1), "end": max(r.span.end_line, r.span.line, 1)}},
+            "engine_name": "mfile",
+        }
+        if r.hint:
+            issue["content"] = {"body": f"hint: {r.hint}"}
+        issues.append(issue)
     return json.dumps(issues, indent=2) + "\n"
 
 
