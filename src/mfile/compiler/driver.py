@@ -86,14 +86,14 @@ def plan_pipelines(
     from mfile.codegen.jobs import build_plan
     from mfile.codegen.profile import ProfileError, load_profile
 
+    try:  # a usage error (unknown profile) comes before anything the M-File says
+        profile = load_profile(profile_name)
+    except ProfileError as exc:
+        raise UsageError(str(exc)) from None
     result, program = front_end(file, roots)
     if program is None:
         emit(result.reporter, result.sources, fmt)
         return None
-    try:
-        profile = load_profile(profile_name)
-    except ProfileError as exc:
-        raise UsageError(str(exc)) from None
     text = result.sources[str(file)]
     source = SourceInfo(path=str(file.resolve()), sha256=hashlib.sha256(text.encode()).hexdigest())
     plans = []
