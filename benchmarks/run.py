@@ -4,8 +4,9 @@
     .venv/bin/python benchmarks/run.py --quick         # small sizes, < 2 min (CI)
     .venv/bin/python benchmarks/run.py --only planning # one section; the others keep their last results
 
-Sections: planning (time vs N), sweep (sbatch calls for a 1,000-point grid), data (hand-off
-and data-parallel normalize vs xarray+dask vs dd), lint (mfile check vs snakemake --lint).
+Sections: planning (time vs N), profile (where `mfile compile` spends its time, py-spy),
+sweep (sbatch calls for a 1,000-point grid), data (hand-off and data-parallel normalize vs
+xarray+dask vs dd), lint (mfile check vs snakemake --lint).
 The peers live in their own venv, ``benchmarks/.work/peers-venv``, created here on first
 use; when it cannot be created their columns say why and mfile's side still runs. Results
 accumulate in ``benchmarks/.work/results.json``; every run rewrites ``docs/benchmarks.md``
@@ -26,7 +27,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from suite import common, prose, report  # noqa: E402
 
-SECTIONS = ("planning", "sweep", "data", "lint")
+SECTIONS = ("planning", "profile", "sweep", "data", "lint")
 RESULTS = common.WORK / "results.json"
 
 
@@ -36,13 +37,8 @@ def _section(name: str, peers: common.Peers, quick: bool):  # type: ignore[no-un
     def log(msg: str) -> None:
         print(msg, flush=True)
 
-    if name == "planning":
-        result = planning.run(peers, quick, log)
-        if not quick:
-            log("  profiling mfile compile at N=1,000 with py-spy ...")
-            result["profile"] = profile.run(peers, 1000, log)
-        return result
-    return {"sweep": sweep.run, "data": datapath.run, "lint": lint.run}[name](peers, quick, log)
+    runners = {"planning": planning.run, "profile": profile.run, "sweep": sweep.run, "data": datapath.run, "lint": lint.run}
+    return runners[name](peers, quick, log)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -50,18 +46,20 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--quick", action="store_true", help="small sizes, one or two runs (< 2 min)")
     ap.add_argument("--only", choices=SECTIONS, action="append", help="run only this section (repeatable)")
     ap.add_argument("--no-docs", action="store_true", help="print the table; leave docs/ alone")
+    ap.add_argument("--report-only", action="store_true", help="measure nothing: rewrite docs/ from the last results")
     args = ap.parse_args(argv)
     command = "python benchmarks/run.py" + "".join(f" {a}" for a in (argv if argv is not None else sys.argv[1:]))
 
     t_start = time.perf_counter()
-    peers = common.ensure_peers(lambda m: print(m, flush=True))
-    if not peers.ok:
-        print(f"peers unavailable: {peers.reason}", flush=True)
     results = json.loads(RESULTS.read_text()) if RESULTS.exists() else {}
-    results["machine"] = common.machine(peers)
+    if not args.report_only:
+        peers = common.ensure_peers(lambda m: print(m, flush=True))
+        if not peers.ok:
+            print(f"peers unavailable: {peers.reason}", flush=True)
+        results["machine"] = common.machine(peers)
     sections = results.setdefault("sections", {})
     failed = False
-    for name in args.only or SECTIONS:
+    for name in [] if args.report_only else args.only or SECTIONS:
         print(f"== {name}", flush=True)
         t0 = time.perf_counter()
         entry = {"command": command, "quick": args.quick, "date": results["machine"]["date"]}

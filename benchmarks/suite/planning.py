@@ -121,7 +121,7 @@ def run(peers: Peers, quick: bool, log: Callable[[str], None]) -> dict[str, Any]
             for tool in tools:
                 if i >= runs[tool] or result["errors"].get(f"{tool}@{n}"):
                     continue
-                got, err = planner.once(tool, timeout=900)
+                got, err = planner.once(tool, timeout=1800)
                 if got is None:
                     result["errors"][f"{tool}@{n}"] = err
                     log(f"  N={n:>5} {tool:<9} FAILED: {err}")

@@ -37,19 +37,27 @@ def plot(planning: dict[str, Any]) -> Path | None:
 
         matplotlib.use("Agg")
         import matplotlib.pyplot as plt
+        import matplotlib.ticker
     except ImportError:
         return None
     fig, ax = plt.subplots(figsize=(6.4, 4.2), dpi=110)
-    for tool, by_n in planning.get("times", {}).items():
+    for i, (tool, by_n) in enumerate(planning.get("times", {}).items()):
+        colour = f"C{i}"
         xs = sorted(int(n) for n in by_n)
-        ax.plot(xs, [by_n[str(n)] for n in xs], marker="o", label=LABEL.get(tool, tool))
+        ax.plot(xs, [by_n[str(n)] for n in xs], marker="o", color=colour, label=f"{LABEL.get(tool, tool)} (wall)")
+        cpu = planning.get("cpu", {}).get(tool, {})
+        cx = sorted(int(n) for n in cpu)
+        if cx:
+            ax.plot(cx, [cpu[str(n)] for n in cx], marker=".", ls="--", color=colour, alpha=0.7, label=f"{LABEL.get(tool, tool)} (CPU)")
     ax.set_xscale("log")
     ax.set_yscale("log")
     ax.set_xlabel("tasks in the workflow (N)")
     ax.set_ylabel("planning time, median [s]")
+    ax.set_xticks(sorted(int(n) for n in planning.get("sizes", [])) or [10])
+    ax.get_xaxis().set_major_formatter(matplotlib.ticker.FuncFormatter(lambda v, _p: f"{int(v):,}"))
     ax.set_title("Planning time vs workflow size (process start to plan on disk)")
     ax.grid(True, which="both", alpha=0.3)
-    ax.legend()
+    ax.legend(fontsize=8)
     fig.tight_layout()
     PLOT.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(PLOT)
@@ -187,8 +195,19 @@ def lint_lines(lint: dict[str, Any]) -> list[str]:
     return out
 
 
+def profile_lines(p: dict[str, Any]) -> list[str]:
+    if p.get("skipped"):
+        return [f"Skipped: {p['skipped']}."]
+    out = [f"`{p['command']}`: {p['samples']} samples pooled over {p['repeats']} compiles of the N = {p['n']:,} workflow.", ""]
+    out += _table(["phase", "share of samples"], [[k, f"{100 * v:.0f}%"] for k, v in p["phases"]])
+    out += ["", "Innermost mfile function per sample (and the library call it was in):", ""]
+    out += _table(["where", "share"], [[f"`{k}`", f"{100 * v:.0f}%"] for k, v in p["hot_spots"]])
+    return out
+
+
 SECTIONS = {
     "planning": ("1. Planning time vs workflow size", planning_lines),
+    "profile": ("1b. Where mfile compile spends its time", profile_lines),
     "sweep": ("2. Scheduler load of a 1,000-point hyperparameter sweep", sweep_lines),
     "data": ("3. Data path", data_lines),
     "lint": ("4. Lint throughput", lint_lines),
