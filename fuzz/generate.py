@@ -12,6 +12,8 @@ text (delete, duplicate or swap a slice) so both the happy path and the error pa
 from __future__ import annotations
 
 import random
+import re
+from pathlib import Path
 from typing import Any, Protocol, Sequence
 
 
@@ -111,8 +113,45 @@ def value(ch: Chooser, names: list[str], depth: int = 0) -> str:
 # --------------------------------------------------------------------------- programs
 
 
+_OK_CASES = sorted((Path(__file__).resolve().parent.parent / "tests" / "cases" / "ok").glob("*.mfile"))
+_LITERAL = re.compile(r'"[^"\n]*"|\b\d+(?:\.\d+)?(?:e-?\d+)?\b')
+
+
 def program(ch: Chooser) -> str:
-    """A whole M-File: tasks, references, builtins, a search or two, pipelines."""
+    """A whole M-File: free-form (most inputs), an echo pipeline with hostile params, or a
+    passing case file with some of its literals replaced (so compile is reached often)."""
+    mode = ch.pick(["free", "free", "echo", "template"])
+    if mode == "echo":
+        return echo_program(ch)
+    if mode == "template" and _OK_CASES:
+        return template_program(ch)
+    return free_program(ch)
+
+
+def echo_program(ch: Chooser) -> str:
+    params = ", ".join(f'"p{i}": {string_literal(ch.pick(HOSTILE_STRINGS), ch)}' for i in range(ch.number(0, 4)))
+    res = ch.pick(["", ', resources={"time": "00:05:00"}', ', resources={"tasks": 2, "parallel": "data"}',
+                   f', resources={{"sbatch_extra": [{string_literal(ch.pick(HOSTILE_STRINGS), ch)}]}}'])
+    stage = string_literal(ch.pick(HOSTILE_STRINGS + ["s", "load"]), ch)
+    text = (f'e = MantikItem(name="sec/echo:1").configure(params={{{params}}}{res})\n'
+            f"{ch.pick(['p', 'batch', 'pipe_1'])} = MantikPipeline(stages={{{stage}: [e]}})\n")
+    return damage(text, ch)
+
+
+def template_program(ch: Chooser) -> str:
+    text = ch.pick(_OK_CASES).read_text(encoding="utf-8")
+
+    def swap(match: "re.Match[str]") -> str:
+        if ch.number(0, 9):
+            return match.group()
+        if match.group().startswith('"'):
+            return string_literal(ch.pick(HOSTILE_STRINGS), ch)
+        return ch.pick(NUMBERS)
+
+    return damage(_LITERAL.sub(swap, text), ch)
+
+
+def free_program(ch: Chooser) -> str:
     lines = [ch.pick(['"""A fuzzed workflow."""', "# fuzz", ""])]
     tasks: list[str] = []
     refs: list[str] = []
