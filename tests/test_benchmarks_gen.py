@@ -157,3 +157,16 @@ def test_report_renders_partial_results() -> None:
     assert "**missed**: 2.00× against 5×" in text
     assert "kfp@1000 failed:** exit 1: boom" in text
     assert "## 4. Lint throughput" in text and "Not run yet." in text
+
+
+def test_peers_unavailable_is_reported_not_raised(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # A requirement pip rejects before asking any index: the venv exists, the install fails.
+    monkeypatch.setattr(common, "WORK", tmp_path)
+    monkeypatch.setattr(common, "PEERS_VENV", tmp_path / "peers-venv")
+    monkeypatch.setattr(common, "PEER_REQUIREMENTS", ("not a valid requirement !!",))
+    got = common.ensure_peers(log=lambda _m: None)
+    assert not got.ok and got.reason.startswith("pip could not install the peers")
+    text = report.markdown({"sections": {"lint": {"command": "c", "quick": True, "date": "d", "wall_s": 1.0, "result": {
+        "files": 200, "tasks_per_file": 10, "mfile": {"seconds": 2.0, "runs": 1, "per_file_s": 0.01},
+        "peers_unavailable": got.reason}}}}, {})  # fmt: skip
+    assert "Peer columns unavailable: pip could not install" in text
