@@ -146,6 +146,7 @@ LIMITS = {
     "mfile.mfile_grammar.transform": ["MAX_EXPR_DEPTH", "MAX_PROBLEMS", "MAX_INT_DIGITS"],
     "mfile.compiler.header_yaml": ["MAX_BYTES", "MAX_NODES", "MAX_DEPTH"],
     "mfile.compiler.search": ["MAX_GRID_POINTS"],
+    "mfile.compiler.scope": ["MAX_NAME_LENGTH"],
     "mfile.compiler.constants": ["MAX_EXPONENT", "MAX_INT_BITS"],
     "mfile.diagnostics": ["MAX_EXCERPT"],
 }

@@ -121,7 +121,7 @@ def check_signature(
     return ok
 
 
-_REFERENCE_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+_REFERENCE_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,99}")  # as long as a name may be (E516)
 
 
 def expect(
@@ -189,7 +189,7 @@ def call_builtin(
         if not _REFERENCE_NAME.fullmatch(ref) or keyword.iskeyword(ref):
             lw.reporter.report(
                 WrongArgumentType, span, func=name, argument="reference", got=repr(ref),
-                expected="a name (ASCII letters, digits and _, not starting with a digit)",
+                expected="a name (ASCII letters, digits and _, not starting with a digit, at most 100)",
             )  # fmt: skip
             return UNKNOWN
     handler = _BUILTINS[name]

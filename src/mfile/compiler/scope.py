@@ -22,6 +22,9 @@ from mfile.compiler.names import (
 )
 from mfile.diagnostics import Reporter, Span
 from mfile.mfile_grammar import ast
+from mfile.mfile_grammar.syntax import NameTooLong
+
+MAX_NAME_LENGTH = 100  # names become file names (jobs/<id>.select.sbatch) and Slurm job names
 
 
 def resolve(module: ast.Module, reporter: Reporter) -> None:
@@ -48,6 +51,8 @@ class _Resolver:
             if isinstance(stmt, ast.Assign):
                 self.expr(stmt.value)
                 for target in stmt.targets:
+                    if len(target.id) > MAX_NAME_LENGTH:  # it may become a task id: a file name
+                        self.reporter.report(NameTooLong, target.span, length=len(target.id), limit=MAX_NAME_LENGTH)
                     if target.id in BUILTIN_NAMES and target.id not in self.bound:
                         self.reporter.report(RebindsBuiltin, target.span, name=target.id)
                     self.bound[target.id] = target.span

@@ -61,6 +61,7 @@ E512   IndentTooDeep                more than 100 levels of indentation
 E513   TooManyProblems              more than 500 problems in one file: the rest are dropped
 E514   NumberTooLong                an integer literal with more than 4300 digits
 E515   StatementTooLong             a statement of more than 200,000 tokens (parsing stops)
+E516   NameTooLong                  a name of more than 100 characters (names become file names)
 =====  ===========================  ==========================================================
 
 Inside a refused construct nothing else is reported (``def f(): import x`` gives E010 only):
@@ -387,6 +388,12 @@ class NumberTooLong(Diagnostic):
     code = "E514"
     message = "integer literal with {digits} digits, over the limit of {limit}"
     hint = "write large values as floats (1e100)"
+
+
+class NameTooLong(Diagnostic):
+    code = "E516"
+    message = "name of {length} characters, over the limit of {limit}"
+    hint = "names become task ids, file names and Slurm job names: choose a shorter one"
 
 
 class StatementTooLong(Diagnostic):
