@@ -31,6 +31,7 @@ def test_mnist_trains_above_0_9_and_predicts(tmp_path: Path) -> None:
     assert metrics["metric"] == "accuracy" and metrics["failed"] == 0
     assert len(metrics["points"]) == 3
     assert metrics["best"]["value"] > 0.9
+    assert f"best accuracy = {metrics['best']['value']:.4g}" in result.stderr  # printed at the end
     assert (tmp_path / "batch_pipeline/data/hyperparameter_search/best_model").resolve().is_dir()
     # every task left its completion record
     assert {p.stem for p in (tmp_path / "batch_pipeline/state").glob("*.json")} >= {

@@ -12,6 +12,7 @@ its inputs are done", which is ``Popen`` plus a small ready-queue.
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import signal
@@ -193,7 +194,32 @@ def run_local(run_dir: Path, resume: bool = True, jobs: int | None = None, strea
         f"mfile run: {counts.get('done', 0)} done, {counts.get('skipped', 0)} up to date, "
         f"{counts.get('failed', 0)} failed, {counts.get('blocked', 0)} not run, in {time.monotonic() - t_start:.1f}s"
     )
+    for line in metric_lines(run_dir, plan):
+        show.line(line)
     return 1 if failed else 0
+
+
+def metric_lines(run_dir: Path, plan: manifest.Plan) -> list[str]:
+    """The results a user ran the pipeline for: every metrics port that exists, one line each."""
+    lines = []
+    for task in plan.pipeline.tasks:
+        path = manifest.data_dir(run_dir, task.id, "metrics") / "metrics.json"
+        if not path.is_file():
+            continue
+        try:
+            metrics = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            continue
+        if task.search is not None and isinstance(metrics.get("best"), dict):
+            best = metrics["best"]
+            lines.append(
+                f"  result   {task.id}: best {metrics.get('metric')} = {best.get('value'):.4g} "
+                f"({metrics.get('mode')}, grid point {best.get('point')}: {json.dumps(best.get('params'))})"
+            )
+        else:
+            shown = ", ".join(f"{k} = {v:.4g}" for k, v in metrics.items() if isinstance(v, (int, float)))
+            lines.append(f"  result   {task.id}: {shown}")
+    return lines
 
 
 def _startable(u: Unit, units: dict[str, Unit]) -> bool:
