@@ -210,16 +210,8 @@ def test_hostile_task_and_pipeline_names_are_refused(tmp_path: Path, name: str) 
     assert ("E109", 2) in codes and ("E109", 4) in codes
 
 
-def _slurm_up() -> bool:
-    try:
-        r = subprocess.run(["bash", str(REPO / "scripts" / "local-slurm.sh"), "status"], capture_output=True, timeout=20)
-    except (OSError, subprocess.TimeoutExpired):
-        return False
-    return r.returncode == 0
-
-
-@pytest.mark.skipif(not _slurm_up(), reason="the local Slurm is not up (scripts/local-slurm.sh start)")
-def test_hostile_params_through_the_real_slurm(tmp_path: Path) -> None:
+@pytest.mark.e2e
+def test_hostile_params_through_the_real_slurm(tmp_path: Path, slurm_cluster) -> None:
     marker = tmp_path / "PWNED"
     strings = hostile(marker)
     src = tmp_path / "flow.mfile"
