@@ -13,7 +13,8 @@ import pytest
 from click.testing import CliRunner
 
 from codegen_ir import era5_program
-from mfile.cli import UsageError, main
+from mfile.cli import main
+from mfile.errors import UsageError
 from mfile.codegen.jobs import build_plan
 from mfile.codegen.profile import load_profile
 from mfile.codegen.render import write_run_dir

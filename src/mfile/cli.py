@@ -19,12 +19,10 @@ import click
 
 from mfile import __version__
 from mfile.diagnostics import FORMATS, Reporter, render
+from mfile.errors import UsageError
 
 EXIT_OK, EXIT_ERRORS, EXIT_FAULT = 0, 1, 2
 
-
-class UsageError(Exception):
-    """A mistake in how mfile was called (not in the M-File): exit 2 with one line."""
 
 
 def _guarded(command: Callable[..., int]) -> Callable[..., None]:

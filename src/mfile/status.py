@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, TextIO
 
+from mfile.errors import UsageError
 from mfile.runtime import manifest
 from mfile.slurm_query import JobInfo, SlurmQuery, format_elapsed
 
@@ -250,8 +251,6 @@ def status_command(
     out = out or sys.stdout
     run_dir = Path(run_dir)
     if not manifest.plan_path(run_dir).is_file():
-        from mfile.cli import UsageError
-
         raise UsageError(f"{run_dir} is not a run directory (no plan.json); run `mfile compile` first")
     query = query or SlurmQuery()
     tty = watch and out.isatty()
@@ -260,9 +259,7 @@ def status_command(
         try:
             lines, when = collect(run_dir, query)
         except ValueError as exc:
-            from mfile.cli import UsageError
-
-            raise UsageError(str(exc).splitlines()[0]) from None
+                raise UsageError(str(exc).splitlines()[0]) from None
         text = render(run_dir, lines, when)
         if query.error:
             text += f"warning: cannot ask Slurm: {query.error}\n"

@@ -22,6 +22,7 @@ from mfile.codegen.jobs import Job, plan_jobs
 from mfile.codegen.profile import Profile
 from mfile.codegen.slurm import comment, launch, render_flags, sbatch_options, word
 from mfile.runtime import manifest
+from mfile.errors import UsageError
 from mfile.runtime.manifest import Plan
 
 TEMPLATES = Path(__file__).resolve().parent.parent / "templates"
@@ -117,25 +118,17 @@ def _done_tasks(run_dir: Path) -> list[str]:
     return done
 
 
-class RunDirError(Exception):
+class RunDirError(UsageError):
     """The target cannot be (re)written: not a run directory, or a submit is running on it."""
-
-
-def _usage(message: str) -> Exception:
-    try:
-        from mfile.cli import UsageError
-    except ImportError:  # pragma: no cover - the CLI is part of the package
-        return RunDirError(message)
-    return UsageError(message)
 
 
 def _check_replaceable(target: Path) -> None:
     """Refuse to replace what is not ours: a file, a non-empty directory without plan.json,
     or a run directory that `mfile submit` is queueing right now (it holds state/submit.lock)."""
     if target.is_symlink() or not target.is_dir():
-        raise _usage(f"{target} exists and is not a directory; choose another -o")
+        raise RunDirError(f"{target} exists and is not a directory; choose another -o")
     if not manifest.plan_path(target).is_file() and any(target.iterdir()):
-        raise _usage(f"{target} is not an mfile run directory (no plan.json); refusing to replace it: "
+        raise RunDirError(f"{target} is not an mfile run directory (no plan.json); refusing to replace it: "
                      "choose another -o or remove it yourself")
     lock = target / "state" / "submit.lock"
     if lock.is_file():
@@ -145,7 +138,7 @@ def _check_replaceable(target: Path) -> None:
             try:
                 fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
             except BlockingIOError:
-                raise _usage(f"`mfile submit` is queueing {target} right now; compile again when it is done") from None
+                raise RunDirError(f"`mfile submit` is queueing {target} right now; compile again when it is done") from None
             fcntl.flock(handle, fcntl.LOCK_UN)
 
 
@@ -160,12 +153,12 @@ def write_run_dir(plan: Plan, profile: Profile, out_dir: Path, force: bool = Fal
     if target.exists() or target.is_symlink():
         _check_replaceable(target)
     if out_dir.exists() and not out_dir.is_dir():
-        raise _usage(f"the output directory {out_dir} is a file; choose another -o")
+        raise RunDirError(f"the output directory {out_dir} is a file; choose another -o")
     try:
         out_dir.mkdir(parents=True, exist_ok=True)
         tmp = Path(tempfile.mkdtemp(prefix=f".{plan.pipeline.name}.", dir=out_dir))
     except OSError as exc:
-        raise _usage(f"cannot write under {out_dir}: {exc.strerror or exc}") from None
+        raise RunDirError(f"cannot write under {out_dir}: {exc.strerror or exc}") from None
     try:
         for sub in ("jobs", "logs", "state", "data"):
             (tmp / sub).mkdir()

@@ -23,6 +23,7 @@ from typing import Callable, TextIO
 from mfile.codegen.jobs import Job, plan_jobs, task_dependencies
 from mfile.codegen.profile import Profile
 from mfile.runtime import manifest
+from mfile.errors import UsageError
 from mfile.runtime.manifest import Plan
 from mfile.scheduler import Scheduler, SchedulerError, SlurmScheduler
 
@@ -30,16 +31,8 @@ RETRY_DELAYS = (1.0, 2.0, 4.0, 8.0, 16.0)  # seconds between attempts after a tr
 LOCK_NAME = "submit.lock"
 
 
-class SubmitError(Exception):
+class SubmitError(UsageError):
     """A problem with how submit was called or with the run directory (exit 2)."""
-
-
-def _usage(message: str) -> Exception:
-    try:
-        from mfile.cli import UsageError
-    except ImportError:  # pragma: no cover - the CLI is part of the package
-        return SubmitError(message)
-    return UsageError(message)
 
 
 def is_done(run_dir: Path, task_id: str) -> bool:
@@ -59,7 +52,7 @@ def select_tasks(plan: Plan, run_dir: Path, resume: bool, stage: str | None) -> 
     else:
         names = [s.name for s in pipeline.stages]
         if stage not in names:
-            raise _usage(f"no stage {stage!r} in pipeline {pipeline.name!r} (stages: {', '.join(names) or 'none'})")
+            raise SubmitError(f"no stage {stage!r} in pipeline {pipeline.name!r} (stages: {', '.join(names) or 'none'})")
         own = set(next(s.tasks for s in pipeline.stages if s.name == stage))
         deps = task_dependencies(pipeline)
         wanted, todo = set(own), list(own)
@@ -172,9 +165,9 @@ def submit_command(
     try:
         plan = manifest.load_plan(manifest.plan_path(run_dir))
     except OSError:
-        raise _usage(f"{run_dir} is not a run directory (no readable plan.json); run `mfile compile` first") from None
+        raise SubmitError(f"{run_dir} is not a run directory (no readable plan.json); run `mfile compile` first") from None
     except ValueError as exc:
-        raise _usage(f"{manifest.plan_path(run_dir)} is not a valid plan ({str(exc).splitlines()[0]}); recompile") from None
+        raise SubmitError(f"{manifest.plan_path(run_dir)} is not a valid plan ({str(exc).splitlines()[0]}); recompile") from None
     profile = Profile.model_validate(plan.extra["slurm"]["profile"])
     for problem in changed_inputs(plan):
         err.write(f"mfile: warning: {problem}\n")
@@ -204,7 +197,7 @@ def submit_command(
         except BlockingIOError:
             lock.seek(0)
             holder = lock.read().strip() or "unknown"
-            raise _usage(f"another `mfile submit` is running on {run_dir} (pid {holder}); "
+            raise SubmitError(f"another `mfile submit` is running on {run_dir} (pid {holder}); "
                          "wait for it to finish, then use --resume") from None
         lock.seek(0)
         lock.truncate()

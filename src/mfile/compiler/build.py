@@ -176,8 +176,9 @@ def output_columns(lw: Any, task: Any, span: Span) -> tuple[str, ...] | None:
     """Columns of a task's ``output`` port, for ``get_output_reference()`` while lowering."""
     if not isinstance(task, TaskDef) or task.item is None:
         return None
-    typer: Typer = getattr(lw, "typer", None) or Typer(lw.reporter)
-    lw.typer = typer
+    if lw.typer is None:
+        lw.typer = Typer(lw.reporter)
+    typer: Typer = lw.typer
     if output_ports(task) != ("output",) or task.item.ref.kind != "dataset":
         wanted, outs = typer.types(task, task.id or "?", {})
         out = outs.get("output")

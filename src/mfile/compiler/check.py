@@ -65,16 +65,9 @@ class Checker:
         if module is None:
             return None
         resolve(module, reporter)
-        lowerer_out = None
-        catalog = self.catalog(file)
         typer = Typer(reporter)
-        # The lowering keeps a typer for get_output_reference(); build reuses its cache.
-        from mfile.compiler.lower import Lowerer
-
-        lowerer = Lowerer(catalog, reporter)
-        lowerer.typer = typer  # type: ignore[attr-defined]
-        lowerer_out = lowerer.run(module)
-        return build_program(lowerer_out, name, text, reporter, typer)
+        lowered = lower(module, self.catalog(file), reporter, typer)
+        return build_program(lowered, name, text, reporter, typer)
 
     def check_file(self, file: Path, result: CheckResult) -> None:
         name = str(file)

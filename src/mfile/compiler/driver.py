@@ -14,6 +14,7 @@ from typing import Any, Callable
 from mfile.compiler import ir
 from mfile.compiler.check import CheckResult, Checker
 from mfile.diagnostics import Diagnostic, Reporter, Span
+from mfile.errors import UsageError
 from mfile.mfile_grammar.source import read_source
 from mfile.runtime.manifest import HeaderInfo, Plan, SourceInfo
 
@@ -82,7 +83,6 @@ def plan_pipelines(
     file: Path, roots: list[Path], profile_name: str, wanted: list[str], emit: Emit, fmt: str = "text"
 ) -> tuple[list[Plan], Any, CheckResult] | None:
     """Front end + codegen planning; reports and returns None on errors."""
-    from mfile.cli import UsageError
     from mfile.codegen.jobs import build_plan
     from mfile.codegen.profile import ProfileError, load_profile
 

@@ -60,14 +60,17 @@ class Lowered:
     searches: list[SearchDef] = field(default_factory=list)
 
 
-def lower(module: ast.Module, catalog: ItemCatalog, reporter: Reporter) -> Lowered:
-    return Lowerer(catalog, reporter).run(module)
+def lower(module: ast.Module, catalog: ItemCatalog, reporter: Reporter, typer: Any = None) -> Lowered:
+    return Lowerer(catalog, reporter, typer).run(module)
 
 
 class Lowerer:
-    def __init__(self, catalog: ItemCatalog, reporter: Reporter) -> None:
+    def __init__(self, catalog: ItemCatalog, reporter: Reporter, typer: Any = None) -> None:
         self.catalog = catalog
         self.reporter = reporter
+        # build.Typer: get_output_reference() needs a header resolved with the task's
+        # params while lowering; building the IR later reuses the same cache.
+        self.typer = typer
         self.out = Lowered()
 
     # ------------------------------------------------------------------ statements

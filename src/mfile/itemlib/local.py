@@ -6,9 +6,6 @@ name of its own, so two items' payloads never shadow each other.
 
 from __future__ import annotations
 
-import hashlib
-import importlib.util
-import sys
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -41,17 +38,10 @@ def builtin_item_dir(name: str, version: str = "1") -> Path:
 
 
 def load_payload(directory: Path | str, filename: str = "payload.py") -> ModuleType:
-    path = Path(directory).resolve() / filename
-    key = "mfile_payload_" + hashlib.sha1(str(path).encode()).hexdigest()[:12]
-    if key in sys.modules:
-        return sys.modules[key]
-    spec = importlib.util.spec_from_file_location(key, path)
-    if spec is None or spec.loader is None:
-        raise ImportError(f"cannot import {path}")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[key] = module
-    spec.loader.exec_module(module)
-    return module
+    """The item's payload module, imported as the runtime imports it (one module per file)."""
+    from mfile.runtime.models import import_payload
+
+    return import_payload(Path(directory) / filename)
 
 
 def read_header(directory: Path | str) -> dict[str, Any]:
