@@ -40,7 +40,7 @@ class Campaign:
     def __init__(self, target: str, out: Path) -> None:
         self.target, self.out = target, out
         (out / "crashes").mkdir(parents=True, exist_ok=True)
-        self.count = self.findings = self.compiled = self.clean = 0
+        self.count = self.findings = self.compiled = self.clean = self.run_dirs = 0
         self.signatures: dict[str, int] = {}
         self.slowest = 0.0
         self.start = time.time()
@@ -79,8 +79,9 @@ class Campaign:
         work = self.scratch / "compile"
         shutil.rmtree(work, ignore_errors=True)
         work.mkdir()
-        harness.compile_text(text, work, bash_check=bash_check)
+        code, _ = harness.compile_text(text, work, bash_check=bash_check)
         self.compiled += 1
+        self.run_dirs += code == 0
 
     def record(self, data, exc: BaseException) -> None:
         self.findings += 1
@@ -100,7 +101,7 @@ class Campaign:
         stats = {
             "target": self.target, "inputs": self.count, "findings": self.findings,
             "distinct_findings": len(self.signatures), "signatures": self.signatures,
-            "clean_programs": self.clean, "compiled": self.compiled,
+            "clean_programs": self.clean, "compiled": self.compiled, "run_dirs_written": self.run_dirs,
             "slowest_input_s": round(self.slowest, 3), "elapsed_s": round(time.time() - self.start, 1),
         }
         tmp = self.out / "stats.json.tmp"
