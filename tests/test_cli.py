@@ -186,3 +186,17 @@ def test_the_pre_commit_entry_runs_on_files_like_pre_commit_passes_them(tmp_path
     command = [*MFILE, *entry[1:], *hook.get("args", [])]
     assert subprocess.run([*command, str(good)], capture_output=True).returncode == 0
     assert subprocess.run([*command, str(good), str(bad)], capture_output=True).returncode == 1
+
+
+def test_a_closed_pipe_is_not_an_internal_error(tmp_path: Path) -> None:
+    """`mfile check . | head -1`: the reader goes away; no traceback, no 'internal error'."""
+    many = tmp_path / "many.mfile"
+    many.write_text("".join(f"x{i} = undefined_{i}\n" for i in range(5000)))  # far more than a pipe holds
+    proc = subprocess.Popen([*MFILE, "check", str(many)],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    proc.stdout.readline()
+    proc.stdout.close()
+    err = proc.stderr.read().decode()
+    proc.wait(timeout=60)
+    assert proc.returncode in (1, 141)  # the M-File has errors; or SIGPIPE's 141
+    assert "internal error" not in err and "Traceback" not in err and "Exception ignored" not in err

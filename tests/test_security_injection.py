@@ -229,3 +229,19 @@ def test_hostile_params_through_the_real_slurm(tmp_path: Path, slurm_cluster) ->
     got = received(run_dir)
     assert [got[f"p{i}"] for i in range(len(strings))] == strings
     assert not list(tmp_path.rglob("PWNED"))
+
+
+def test_hostile_stage_names_in_graph_output(tmp_path: Path) -> None:
+    """`mfile graph` embeds stage names in DOT and Mermaid: quotes are escaped and a line
+    break never ends a label (a Mermaid label once ran onto a new line)."""
+    src = tmp_path / "flow.mfile"
+    stage = 'a"; x [label="pwn"]; \n}\r\n%% click X "javascript:alert(1)"'
+    src.write_text(
+        'd = MantikItem(name="test/digits:1")\n'
+        f"p = MantikPipeline(stages={{{mfile_string(stage)}: [d]}})\n"
+    )
+    dot = run_mfile("graph", str(src), "--pipeline", "p", "--items", str(CASE_ITEMS))
+    mermaid = run_mfile("graph", str(src), "--pipeline", "p", "--items", str(CASE_ITEMS), "--format", "mermaid")
+    assert dot.returncode == 0 and mermaid.returncode == 0
+    assert all(re.match(r'^(digraph |\s+(subgraph |label=|node |rankdir=|"|\}$)|\}$)', line) for line in dot.stdout.splitlines()), dot.stdout
+    assert all(re.match(r"^(flowchart |  (subgraph|end|t_)|    t_)", line) for line in mermaid.stdout.splitlines()), mermaid.stdout

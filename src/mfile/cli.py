@@ -39,6 +39,11 @@ def _guarded(command: Callable[..., int]) -> Callable[..., None]:
         except KeyboardInterrupt:
             click.echo("mfile: interrupted", err=True)
             sys.exit(130)
+        except BrokenPipeError:
+            # The reader went away (`mfile check . | head`): not a fault; exit as SIGPIPE would,
+            # with stdout on /dev/null so the interpreter's final flush stays quiet too.
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+            sys.exit(141)
         except (click.exceptions.Exit, click.ClickException, SystemExit):
             raise
         except BaseException as exc:  # a fault of ours: one line, traceback only on request

@@ -44,6 +44,8 @@ def _mermaid_id(task_id: str) -> str:
 
 
 def _mermaid_text(text: str) -> str:
+    # A raw line break (a stage name is any string) would end the quoted label and the line.
+    text = text.replace("\r\n", "\n").replace("\r", "\n").replace("\n", "<br/>")
     return text.replace('"', "#quot;").replace("\\n", "<br/>")
 
 
