@@ -152,8 +152,6 @@ def main() -> int:
         atheris.Fuzz()
         return 0
 
-    import random
-
     for i in range(args.runs):
         chooser = generate.RandomChooser(args.seed * 10**9 + i)
         if args.target == "bytes":
@@ -176,7 +174,6 @@ def main() -> int:
         else:
             campaign.one(lambda: _generated(args.target, chooser))
     campaign.save()
-    random.seed(0)
     return 0
 
 
