@@ -13,6 +13,7 @@
 from __future__ import annotations
 
 import ast
+import re
 import json
 import os
 import pickle
@@ -159,3 +160,12 @@ def test_a_planted_grammar_cache_in_a_shared_directory_is_never_unpickled(tmp_pa
     result = run_mfile("check", str(src), env=env)
     assert result.returncode == 0, result.stderr
     assert not marker.exists()
+
+
+def test_no_shell_pickle_or_unsafe_yaml_anywhere_in_the_package() -> None:
+    """The runtime, status and Slurm queries too (they import item payloads by design, so only
+    eval/exec-style calls are allowed there: the shell, pickles and yaml.load are not)."""
+    everything = sorted(p for p in SRC.rglob("*.py") if "items" not in p.relative_to(SRC).parts[:1])
+    problems = [p for path in everything for p in _problems(path)
+                if not re.search(r"calls (compile|__import__|exec|eval)\(\)", p)]
+    assert problems == []
