@@ -63,6 +63,17 @@ def closing(results: dict[str, Any]) -> str:
                 f"{ratio:.2f}× instead of 5×; it would have to compile in {need:.2f} s, "
                 f"{m / need:.1f}× faster than now."
             )
+    fm, fs = p.get("fit_cpu", {}).get("mfile"), p.get("fit_cpu", {}).get("snakemake")
+    if fm and fs and m and s:
+        need = s / 5 * (fm["intercept"] + 1000 * fm["slope"]) / m  # the goal in CPU seconds
+        out.append(
+            f"- Per task, mfile costs about what `snakemake -n` does ({1000 * fm['slope']:.2f} vs "
+            f"{1000 * fs['slope']:.2f} ms CPU); its lead is the fixed cost ({fm['intercept']:.2f} vs "
+            f"{fs['intercept']:.2f} s CPU), so the ratio shrinks toward {fs['slope'] / fm['slope']:.1f}× as N grows. "
+            f"5× at N = 1,000 means about {need:.2f} s CPU in all, e.g. {min(fm['intercept'], need / 2):.2f} s fixed "
+            f"plus {1000 * max(need - min(fm['intercept'], need / 2), 0) / 1000:.2f} ms per task: "
+            "start-up, parsing and codegen all have to shrink, none of them alone is enough."
+        )
     cpu = p.get("cpu", {})
     mc, sc = cpu.get("mfile", {}).get("1000"), cpu.get("snakemake", {}).get("1000")
     if mc and sc:

@@ -129,9 +129,9 @@ def sweep_lines(s: dict[str, Any]) -> list[str]:
             rows.append([label, "failed", "", "", "", r["error"][:120]])
             continue
         sub = _s(r.get("submit_s"), 2) if "submit_s" in r else r.get("submit_error") or r.get("submit_note") or "not measured"
-        calls = str(r["sbatch_calls"])
+        calls = f"{r['sbatch_calls']:,}"
         if tool == "snakemake" and "sbatch_calls_logged" in r:
-            calls += f" planned ({r['sbatch_calls_logged']} logged before the harness stopped it)"
+            calls += f" planned ({r['sbatch_calls_logged']:,} logged before the harness stopped it)"
         if tool == "mfile":
             calls += f" ({r.get('sbatch_calls_search', '?')} for the search)"
         rows.append([label, calls, f"{r['jobs']:,}", str(r.get("array_jobs", 0)), sub, r.get("how", "")])
