@@ -15,6 +15,7 @@ import shutil
 import tempfile
 from functools import lru_cache
 from pathlib import Path
+from typing import Any, Callable
 
 import jinja2
 
@@ -142,6 +143,34 @@ def _check_replaceable(target: Path) -> None:
             fcntl.flock(handle, fcntl.LOCK_UN)
 
 
+def _check_no_live_jobs(target: Path, query: Callable[[list[str]], Any] | None = None) -> None:
+    """Refuse to replace a run directory whose last submission still has jobs queued or
+    running: they would write into the new directory's place, or lose their outputs.
+
+    One squeue call for all recorded job ids; where Slurm cannot be asked (no squeue here,
+    a login node without the cluster), there is nothing to protect and nothing is refused."""
+    from mfile.slurm_query import parse_squeue, run_command, squeue_argv
+    from mfile.status import read_jobs
+
+    try:
+        rows, _ = read_jobs(target)
+    except (OSError, ValueError):
+        return
+    ids = sorted({row.job_id for row in rows if row.job_id})
+    if not ids:
+        return
+    result = (query or run_command)(squeue_argv(ids))
+    if result.returncode != 0:
+        return
+    live = sorted({job.job_id for job in parse_squeue(result.stdout) if not job.final})
+    if live:
+        raise RunDirError(
+            f"jobs {', '.join(live)} of the last submission of {target} are still queued or running; "
+            "wait for them (mfile status --watch), scancel them, or compile to another -o "
+            "(--force replaces the run directory anyway)"
+        )
+
+
 def write_run_dir(plan: Plan, profile: Profile, out_dir: Path, force: bool = False) -> Path:
     """Write ``out_dir/<pipeline>`` and return it.
 
@@ -152,6 +181,8 @@ def write_run_dir(plan: Plan, profile: Profile, out_dir: Path, force: bool = Fal
     target = out_dir / plan.pipeline.name
     if target.exists() or target.is_symlink():
         _check_replaceable(target)
+        if not force:
+            _check_no_live_jobs(target)
     if out_dir.exists() and not out_dir.is_dir():
         raise RunDirError(f"the output directory {out_dir} is a file; choose another -o")
     try:
