@@ -9,6 +9,7 @@ and nothing unconnected, then type every task in topological order (``typecheck.
 from __future__ import annotations
 
 import hashlib
+import json
 import re
 from typing import Any
 
@@ -47,6 +48,7 @@ class Typer:
     def __init__(self, reporter: Reporter) -> None:
         self.reporter = reporter
         self.resolved: dict[int, Any] = {}
+        self.clean: dict[tuple[int, str], Any] = {}  # resolutions without diagnostics, shared
         # Per task object, across pipelines: output types and input bindings.
         self.outputs: dict[int, dict[str, DataType]] = {}
         self.inputs: dict[int, dict[str, tuple[OutputRef, Span]]] = {}
@@ -85,7 +87,15 @@ class Typer:
             except NotData as bad:
                 self.reporter.report(NotConstant, bad.span, what=f"param {name!r}", got=_describe(bad.value))
                 ok = False
-        resolved = task.item.header.resolve(overrides, self.reporter, task.span)
+        # Many tasks share an item and its params (an ensemble, a fan-out): a resolution that
+        # reported nothing is the same for all of them, whatever the spans.
+        shared = (id(task.item.header), json.dumps({k: v for k, (v, _) in overrides.items()}, sort_keys=True, default=repr))
+        resolved = self.clean.get(shared)
+        if resolved is None:
+            before = len(self.reporter.reports)
+            resolved = task.item.header.resolve(overrides, self.reporter, task.span)
+            if resolved is not None and len(self.reporter.reports) == before:
+                self.clean[shared] = resolved
         self.resolved[key] = resolved if ok else None
         return self.resolved[key]
 
