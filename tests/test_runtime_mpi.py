@@ -19,11 +19,16 @@ pytestmark = [pytest.mark.mpi, pytest.mark.skipif(shutil.which("mpirun") is None
 
 
 def test_mpirun_gives_two_ranks_that_agree_with_the_environment():
-    code = "from mfile.runtime.parallel import world; w = world(); print(w.rank, w.size, w.comm.Get_size(), w.launcher)"
+    # Rank 0 prints what every rank saw: two ranks printing at once can interleave mid-line.
+    code = (
+        "from mfile.runtime.parallel import world; w = world(); "
+        "seen = w.comm.gather(f'{w.rank} {w.size} {w.comm.Get_size()} {w.launcher}', root=0); "
+        "print('|'.join(seen)) if w.rank == 0 else None"
+    )
     res = subprocess.run(["mpirun", "-n", "2", "--oversubscribe", sys.executable, "-c", code],
                          capture_output=True, text=True, env=mpi_env(), timeout=120)  # fmt: skip
     assert res.returncode == 0, res.stderr
-    assert sorted(res.stdout.split("\n")[:2]) == ["0 2 2 mpirun", "1 2 2 mpirun"]
+    assert res.stdout.strip().split("|") == ["0 2 2 mpirun", "1 2 2 mpirun"]
 
 
 def _zscore_plan(run_dir: Path, ranks: int, n: int = 101) -> Path:
