@@ -11,7 +11,7 @@ import math
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from mfile.compiler import calls
+from mfile.compiler import calls, methods
 from mfile.compiler.constants import DictLit, ListLit, fold_binary, fold_unary
 from mfile.compiler.items import ItemCatalog
 from mfile.compiler.names import (
@@ -287,7 +287,7 @@ class Lowerer:
         if isinstance(func, Builtin):
             result = calls.call_builtin(self, func.name, node, args, kwargs, name_spans)
         elif isinstance(func, BoundMethod):
-            result = calls.call_method(self, func, node, args, kwargs, name_spans)
+            result = methods.call_method(self, func, node, args, kwargs, name_spans)
         else:
             self.reporter.report(NotCallable, node.func.span, what=describe(func))
             return UNKNOWN

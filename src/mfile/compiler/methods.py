@@ -1,0 +1,84 @@
+"""What the methods of tasks do when an M-File calls them (used by lower.py):
+``configure``, ``set_input``, ``set_input_name`` and ``get_output_reference``."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from mfile.compiler.calls import Args, Kwargs, as_ref, check_signature, expect
+from mfile.compiler.constants import DictLit, ListLit
+from mfile.compiler.names import METHODS, SetInputNameMisuse
+from mfile.compiler.values import UNKNOWN, BoundMethod, OutputRef, TaskDef, TaskUse
+from mfile.diagnostics import Span
+from mfile.mfile_grammar import ast
+
+if TYPE_CHECKING:
+    from mfile.compiler.lower import Lowerer
+
+
+def call_method(
+    lw: "Lowerer", method: BoundMethod, node: ast.Call, args: Args, kwargs: Kwargs, name_spans: dict[str, Span]
+) -> Any:
+    target, name = method.target, method.name
+    sig = METHODS[name]
+    if name == "set_input":
+        return _set_input(lw, target, node, args, kwargs)
+    if not check_signature(lw, sig, node, args, kwargs, name_spans):
+        return UNKNOWN
+    if name == "configure":
+        return _configure(lw, target, kwargs)
+    if name == "set_input_name":
+        value, span = args[0]
+        if expect(lw, name, "the input name", value, span, (str,), "a string"):
+            if not value.isidentifier():
+                lw.reporter.report(SetInputNameMisuse, span, reason=f"{value!r} is not a valid name")
+            else:
+                target.input_name, target.input_name_span = value, span
+        return UNKNOWN if target is UNKNOWN else None
+    if name == "get_output_reference":
+        from mfile.compiler.build import output_columns  # typing needs the header
+
+        columns = output_columns(lw, target, node.span)
+        if columns is None:
+            return UNKNOWN
+        return ListLit(node.span, tuple((OutputRef(node.span, target, "output", (c,)), node.span) for c in columns))
+    return UNKNOWN
+
+
+def _configure(lw: "Lowerer", task: TaskDef, kwargs: Kwargs) -> Any:
+    params = dict(task.params)
+    resources = dict(task.resources)
+    for key, target in (("params", params), ("resources", resources)):
+        if key not in kwargs:
+            continue
+        value, span = kwargs[key]
+        if not expect(lw, "configure", key, value, span, (DictLit,), "a dict {name: value}"):
+            continue
+        for k, kspan, v, vspan in value.entries:
+            if not expect(lw, "configure", f"a {key} key", k, kspan, (str,), "a string"):
+                continue
+            target[k] = (v, kspan if key == "params" else vspan)
+    return lw.configured(task, params=params, resources=resources)
+
+
+def _set_input(lw: "Lowerer", target: Any, node: ast.Call, args: Args, kwargs: Kwargs) -> Any:
+    # A failed argument is left out but the task stays in its stage, so one mistake upstream
+    # does not turn into "not in pipeline" errors downstream.
+    incomplete = False
+    positional = []
+    spans: dict[str, Span] = {}
+    for value, span in args:
+        ref = as_ref(lw, value, span)
+        if ref is None:
+            incomplete = True
+            continue
+        spans[f"#{len(positional)}"] = span
+        positional.append(ref)
+    named: dict[str, OutputRef] = {}
+    for key, (value, span) in kwargs.items():
+        ref = as_ref(lw, value, span)
+        if ref is None:
+            incomplete = True
+            continue
+        named[key], spans[key] = ref, span
+    return TaskUse(node.span, target, tuple(positional), named, spans, incomplete)
