@@ -18,8 +18,19 @@ if TYPE_CHECKING:
     from mfile.compiler.items import ResolvedItem
 
 
+class Named:
+    """Values that take the first name they are bound to (assignment or ``reference=``) as id."""
+
+    id: str | None
+    id_span: Span | None
+
+    def name(self, name: str, span: Span) -> None:
+        if self.id is None:
+            self.id, self.id_span = name, span
+
+
 @dataclass(eq=False)
-class TaskDef:
+class TaskDef(Named):
     """An item (or builtin) used as a task, with its configuration."""
 
     span: Span
@@ -44,11 +55,6 @@ class TaskDef:
         if self.mode == "predict":
             return "predicted"
         return self.item.ref.kind if self.item else None
-
-    def name(self, name: str, span: Span) -> None:
-        """Give the task its id, once: the first name it is bound to wins."""
-        if self.id is None:
-            self.id, self.id_span = name, span
 
     def describe(self) -> str:
         return f"task {self.id!r}" if self.id else f"item {self.item_name!r}"
@@ -87,30 +93,24 @@ class PortGroup:
 
 
 @dataclass(eq=False)
-class HyperParameterDef:
+class HyperParameterDef(Named):
     span: Span
     id: str | None = None
-
-    def name(self, name: str, span: Span) -> None:
-        if self.id is None:
-            self.id = name
+    id_span: Span | None = None
 
 
 @dataclass(eq=False)
-class ComponentDef:
+class ComponentDef(Named):
     """``pipeline_component(train, evaluate)``: steps run together per search point."""
 
     span: Span
     steps: tuple[TaskDef, ...]
     id: str | None = None
-
-    def name(self, name: str, span: Span) -> None:
-        if self.id is None:
-            self.id = name
+    id_span: Span | None = None
 
 
 @dataclass(eq=False)
-class SearchDef:
+class SearchDef(Named):
     span: Span
     component: ComponentDef
     # name -> (hyperparameter, values, span of the list, span of each value)
@@ -122,10 +122,6 @@ class SearchDef:
     id: str | None = None
     id_span: Span | None = None
 
-    def name(self, name: str, span: Span) -> None:
-        if self.id is None:
-            self.id, self.id_span = name, span
-
     def describe(self) -> str:
         return f"search {self.id!r}" if self.id else "hyperparameter search"
 
@@ -135,15 +131,12 @@ class SearchDef:
 
 
 @dataclass(eq=False)
-class PipelineDef:
+class PipelineDef(Named):
     span: Span
     stages: tuple[tuple[str, Span, tuple[tuple[Any, Span], ...]], ...]
     id: str | None = None
+    id_span: Span | None = None
     had_errors: bool = False  # some stage entry failed to evaluate (already reported)
-
-    def name(self, name: str, span: Span) -> None:
-        if self.id is None:
-            self.id = name
 
 
 @dataclass(eq=False)
