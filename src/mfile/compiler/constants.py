@@ -19,7 +19,6 @@ MAX_EXPONENT = 1024
 # Integers stay within float range: repeated squaring (`b = a * a`, `c = b ** 64`) would
 # otherwise double an integer's size per line and take minutes and gigabytes by line 30.
 MAX_INT_BITS = 1024
-MAX_STRING_REPEAT = 0  # no string arithmetic at all
 
 
 @dataclass(frozen=True)

@@ -7,7 +7,6 @@ The result, :class:`Lowered`, is turned into the typed IR by ``build.py``.
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -306,7 +305,3 @@ class Lowerer:
 
     def configured(self, task: TaskDef, **changes: Any) -> TaskDef:
         return self.new_task(replace(task, id=None, id_span=None, **changes))
-
-
-def grid_size(lengths: list[int]) -> int:
-    return math.prod(lengths) if lengths else 0

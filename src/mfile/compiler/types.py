@@ -263,13 +263,6 @@ def _join(path: str, name: str) -> str:
     return f"{path}.{name}" if path else name
 
 
-def columns_of(datatype: "DataType") -> tuple[str, ...]:
-    """Column names a value of this type has (a non-table counts as one column ``value``)."""
-    if isinstance(datatype, Tabular):
-        return datatype.names
-    return ("value",)
-
-
 def select_columns(datatype: "DataType", names: tuple[str, ...]) -> "DataType":
     """The table restricted to ``names`` (callers check the names exist)."""
     if not isinstance(datatype, Tabular):
