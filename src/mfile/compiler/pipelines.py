@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING, Any
 
 from mfile.compiler import ir
 from mfile.compiler.calls import OPTIONAL_INPUTS, input_ports
+from mfile.compiler.typecheck import check_binding
 from mfile.compiler.types import VOID, DataType, Fundamental
 from mfile.compiler.values import OutputRef, PipelineDef, SearchDef, TaskDef, TaskUse
 from mfile.diagnostics import Diagnostic, Reporter, Span
@@ -270,8 +271,6 @@ class PipelineBuilder:
         bindings = []
         for port, (datatype, span) in sorted(produced.items()):
             want = wanted.get(port, VOID)
-            from mfile.compiler.typecheck import check_binding
-
             check_binding(self.reporter, member.id, port, datatype, want, span)
             ref = member.inputs[port][0]
             bindings.append(
