@@ -6,7 +6,9 @@ cluster, so every test looks only at its own job ids."""
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
+import tempfile
 import time
 import tomllib
 from pathlib import Path
@@ -126,7 +128,17 @@ def test_unavailable_without_root_and_packages(tmp_path: Path) -> None:
     if os.geteuid() != 0:
         pytest.skip("needs root to run the script as another user")
     env = {"PATH": "/usr/bin:/bin", "MFILE_SLURM_SBIN": str(tmp_path / "no-sbin")}
-    proc = subprocess.run(["runuser", "-u", "nobody", "--", "env", *(f"{k}={v}" for k, v in env.items()),
-                           "bash", str(SCRIPT), "start"], capture_output=True, text=True, timeout=60, cwd="/")
+    # `nobody` must be able to read the script wherever the checkout lives (a clone under
+    # `mktemp -d` is mode 0700): hand it a copy in a directory anyone may enter.
+    shared = Path(tempfile.mkdtemp(prefix="mfile-slurm-"))
+    try:
+        shared.chmod(0o755)
+        script = shared / SCRIPT.name
+        shutil.copyfile(SCRIPT, script)
+        script.chmod(0o755)
+        proc = subprocess.run(["runuser", "-u", "nobody", "--", "env", *(f"{k}={v}" for k, v in env.items()),
+                               "bash", str(script), "start"], capture_output=True, text=True, timeout=60, cwd="/")
+    finally:
+        shutil.rmtree(shared, ignore_errors=True)
     assert proc.returncode == 4, proc.stdout + proc.stderr
     assert proc.stdout.startswith("unavailable: Slurm is not installed and installing it needs root")
