@@ -85,7 +85,7 @@ def _interleaved(funcs: dict, repeat: int) -> dict[str, float]:
 
 def _check_function():
     try:
-        from mfile.compiler.check import check_source
+        from mfile.compiler.frontend import check_source
     except ImportError:
         return None
     return check_source

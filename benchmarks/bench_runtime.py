@@ -59,7 +59,7 @@ def apply(inputs, params, ctx):
 
 
 def _item(root: Path, name: str, kind: str, payload: str) -> Any:
-    from mfile.compiler.ir import ItemRef
+    from mfile.plan.ir import ItemRef
 
     d = root / "bench" / name / "1"
     d.mkdir(parents=True, exist_ok=True)
@@ -71,9 +71,9 @@ def _item(root: Path, name: str, kind: str, payload: str) -> Any:
 
 
 def startup_plan(work: Path) -> tuple[Path, Path]:
-    from mfile.compiler.ir import Binding, Pipeline, Port, Stage, Task
-    from mfile.compiler.types import Column, Fundamental, Tabular, Tensor
-    from mfile.runtime.manifest import Plan, ProfileInfo, SourceInfo, dump_plan
+    from mfile.plan.ir import Binding, Pipeline, Port, Stage, Task
+    from mfile.plan.types import Column, Fundamental, Tabular, Tensor
+    from mfile.plan.manifest import Plan, ProfileInfo, SourceInfo, dump_plan
 
     cols = Tabular(columns=(Column(name="x", type=Fundamental(name="float32")),
                             Column(name="img", type=Tensor(shape=(8, 8), component="float32"))))  # fmt: skip
@@ -144,7 +144,7 @@ def bench_handoff(work: Path, shape: tuple[int, ...], repeat: int, zstd: bool) -
     import numpy as np
     import xarray as xr
 
-    from mfile.compiler.types import Column, Tabular, Tensor
+    from mfile.plan.types import Column, Tabular, Tensor
     from mfile.runtime import io, records
     from mfile.runtime.datacheck import check_dataset
 

@@ -23,7 +23,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from mfile.compiler.check import Checker
+from mfile.compiler.frontend import Checker
 from mfile.diagnostics import Diagnostic, Reporter
 from mfile.mfile_grammar.source import decode_source
 
@@ -79,7 +79,7 @@ def check_bytes(data: bytes, file: str = "fuzz.mfile") -> Reporter:
 
 
 def load_header_text(text: str | bytes, directory: Path) -> Reporter:
-    from mfile.compiler.headers import load_header
+    from mfile.compiler.headers.loader import load_header
 
     path = directory / "MantikHeader"
     path.write_bytes(text if isinstance(text, bytes) else text.encode("utf-8", "surrogatepass"))
@@ -98,7 +98,7 @@ def load_header_text(text: str | bytes, directory: Path) -> Reporter:
 def compile_text(text: str, directory: Path, bash_check: bool = False) -> tuple[int, Reporter]:
     """``mfile compile`` of ``text`` into ``directory/out``; (exit code, reports)."""
     from mfile.cli import UsageError
-    from mfile.compiler.driver import compile_command
+    from mfile.commands.compile import compile_command
 
     source = directory / "fuzz.mfile"
     source.write_text(text, encoding="utf-8", errors="surrogatepass")

@@ -130,7 +130,7 @@ def main() -> int:
     if args.engine == "atheris":
         import atheris
 
-        import mfile.compiler.check, mfile.compiler.headers, mfile.compiler.driver  # noqa: F401,E401
+        import mfile.compiler.frontend, mfile.compiler.headers.loader, mfile.commands.compile  # noqa: F401,E401
 
         atheris.instrument_all()  # coverage of everything loaded: the compiler, lark, yaml
 

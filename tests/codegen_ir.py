@@ -11,9 +11,9 @@ from __future__ import annotations
 import hashlib
 from typing import Any
 
-from mfile.compiler import ir
-from mfile.compiler.types import Column, Fundamental, Model, Tabular, Tensor
-from mfile.runtime.manifest import HeaderInfo, SourceInfo
+from mfile.plan import ir
+from mfile.plan.types import Column, Fundamental, Model, Tabular, Tensor
+from mfile.plan.manifest import HeaderInfo, SourceInfo
 
 SOURCE = "/work/examples/pipeline.mfile"
 HOSTILE = ["'; touch /tmp/mfile-pwned; '", "$(reboot)", "`id`", "a\nb", '"; exit 1; "']

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from mfile.compiler.check import check_paths
+from mfile.compiler.frontend import check_paths
 from mfile.diagnostics import Severity
 
 CASES = Path(__file__).parent / "cases"
@@ -56,7 +56,7 @@ def test_ok_case(path: Path) -> None:
 def test_every_compiler_code_has_an_err_case() -> None:
     """Each E1xx/E2xx diagnostic is exercised by at least one err case."""
     import mfile.compiler.build  # noqa: F401  (registers the compiler's diagnostics)
-    import mfile.compiler.driver  # noqa: F401
+    import mfile.commands.compile  # noqa: F401
     from mfile.diagnostics import Diagnostic
 
     covered = {c for p in _cases("err") for c, _, _ in EXPECT.findall(p.read_text(errors="replace"))}

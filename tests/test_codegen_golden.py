@@ -55,7 +55,7 @@ def test_every_generated_script_passes_shellcheck(profile_name: str, pipeline: s
 
 
 def _cpu_only(program):
-    from mfile.compiler.ir import Resources
+    from mfile.plan.ir import Resources
 
     def strip(task):
         search = task.search

@@ -15,7 +15,7 @@ from mfile.codegen.jobs import build_plan
 from mfile.codegen.profile import load_profile
 from mfile.codegen.render import write_run_dir
 from mfile.diagnostics import Reporter
-from mfile.runtime import manifest
+from mfile.plan import manifest
 
 
 @pytest.fixture(autouse=True)

@@ -15,7 +15,7 @@ import yaml
 from codegen_ir import HEADERS, SOURCE_INFO, item, loc, pipeline, program, task
 from mfile.codegen.jobs import build_plan
 from mfile.codegen.profile import Profile, load_profile
-from mfile.codegen.resources import format_time, parse_memory, parse_time
+from mfile.plan.units import format_time, parse_memory, parse_time
 from mfile.diagnostics import Diagnostic, Reporter
 
 CASES = sorted((Path(__file__).parent / "cases" / "resources").glob("*.yaml"))

@@ -7,8 +7,8 @@ import subprocess
 import sys
 from pathlib import Path
 
-from mfile.compiler.check import Checker
-from mfile.compiler.types import Model, Tabular, Tensor
+from mfile.compiler.frontend import Checker
+from mfile.plan.types import Model, Tabular, Tensor
 from mfile.diagnostics import Reporter
 
 CASES = Path(__file__).parent / "cases"
@@ -93,7 +93,7 @@ def test_emit_ir_is_deterministic(tmp_path: Path) -> None:
 
 
 def test_graph_dot_and_mermaid() -> None:
-    from mfile.compiler.graph import render_graph
+    from mfile.codegen.graph import render_graph
 
     batch = program_of(FULL).pipelines[0]
     dot = render_graph(batch, "dot")

@@ -13,11 +13,11 @@ from pathlib import Path
 
 import pytest
 
-from mfile.compiler.header_execution import resources_from_mapping
-from mfile.compiler.header_yaml import MAX_BYTES
-from mfile.compiler.headers import Header, check_value, load_header
-from mfile.compiler.ir import Loc, Resources
-from mfile.compiler.types import Array, Fundamental, Nullable, Struct, Tabular, Tensor, scalar
+from mfile.compiler.headers.execution import resources_from_mapping
+from mfile.compiler.headers.yamlnodes import MAX_BYTES
+from mfile.compiler.headers.loader import Header, check_value, load_header
+from mfile.plan.ir import Loc, Resources
+from mfile.plan.types import Array, Fundamental, Nullable, Struct, Tabular, Tensor, scalar
 from mfile.diagnostics import Diagnostic, Reporter, Severity, Span
 
 HERE = Path(__file__).parent / "headers"
@@ -300,7 +300,7 @@ def test_near_miss_is_only_a_warning() -> None:
 def test_pure_python_yaml_parser_gets_the_same_limits(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     import yaml
 
-    from mfile.compiler import header_yaml
+    from mfile.compiler.headers import yamlnodes as header_yaml
 
     monkeypatch.setattr(header_yaml, "_Loader", yaml.SafeLoader)
     deep = tmp_path / "deep"

@@ -9,7 +9,7 @@ import pytest
 from click.testing import CliRunner
 
 from mfile.cli import main
-from mfile.compiler.items import BUILTIN_ROOT, ItemCatalog, version_key
+from mfile.compiler.headers.catalog import BUILTIN_ROOT, ItemCatalog, version_key
 from mfile.diagnostics import Reporter, Severity, Span
 
 REAL = Path(__file__).parent / "headers" / "real"

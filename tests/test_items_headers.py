@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from mfile.compiler.headers import load_header
+from mfile.compiler.headers.loader import load_header
 from mfile.diagnostics import Reporter
 from mfile.itemlib import local
 

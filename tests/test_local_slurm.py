@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from conftest import ROOT, SCRIPT, SlurmCluster
-from mfile.slurm_query import SlurmQuery, parse_elapsed
+from mfile.slurm.query import SlurmQuery, parse_elapsed
 
 e2e = pytest.mark.e2e
 

@@ -18,7 +18,7 @@ from pathlib import Path
 import jsonschema
 import pytest
 
-import mfile.compiler.driver  # noqa: F401  (registers every diagnostic class)
+import mfile.commands.compile  # noqa: F401  (registers every diagnostic class)
 import mfile.codegen.resources  # noqa: F401
 from golden_util import assert_golden
 from mfile.cli import emit_reports

@@ -13,8 +13,8 @@ import pytest
 sys.path.insert(0, str(Path(__file__).parent / "fixtures" / "runtime_items"))
 from rt_plans import GEN, MODEL, VOID, bind, item, search, table, task, write_plan  # noqa: E402
 
-from mfile.runtime.local import build_units, run_local  # noqa: E402
-from mfile.runtime.manifest import load_plan  # noqa: E402
+from mfile.local.executor import build_units, run_local  # noqa: E402
+from mfile.plan.manifest import load_plan  # noqa: E402
 
 XL = table(x="float64", label="float64")
 

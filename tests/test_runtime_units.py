@@ -11,7 +11,7 @@ import xarray as xr
 from hypothesis import given
 from hypothesis import strategies as st
 
-from mfile.compiler.types import Column, Fundamental, Tabular, Tensor
+from mfile.plan.types import Column, Fundamental, Tabular, Tensor
 from mfile.runtime import io, records
 from mfile.runtime.context import Context
 from mfile.runtime.datacheck import DataTypeError, check_dataset

@@ -21,13 +21,13 @@ from pathlib import Path
 
 import pytest
 
-from mfile.compiler.check import check_paths, check_source
+from mfile.compiler.frontend import check_paths, check_source
 from security_support import CASE_ITEMS, REPO, run_mfile
 
 SRC = REPO / "src" / "mfile"
-CHECK_PATH = [SRC / "cli.py", SRC / "diagnostics.py", SRC / "scheduler.py",
-              *sorted((SRC / "mfile_grammar").glob("*.py")), *sorted((SRC / "compiler").glob("*.py")),
-              *sorted((SRC / "codegen").glob("*.py"))]
+CHECK_PATH = [SRC / "cli.py", SRC / "diagnostics.py",
+              *(p for package in ("mfile_grammar", "compiler", "codegen", "plan", "slurm", "commands")
+                for p in sorted((SRC / package).rglob("*.py")))]
 BANNED_CALLS = {"eval", "exec", "compile", "__import__", "execfile", "input"}
 BANNED_MODULES = {"pickle", "cPickle", "marshal", "shelve", "dill", "cloudpickle"}
 BANNED_ATTRS = {("yaml", "load"), ("yaml", "load_all"), ("yaml", "unsafe_load"), ("yaml", "full_load"),

@@ -144,10 +144,10 @@ LIMITS = {
     "mfile.mfile_grammar.source": ["MAX_BYTES"],
     "mfile.mfile_grammar.scan": ["MAX_BRACKET_DEPTH", "MAX_INDENT_DEPTH", "MAX_STATEMENT_TOKENS"],
     "mfile.mfile_grammar.transform": ["MAX_EXPR_DEPTH", "MAX_PROBLEMS", "MAX_INT_DIGITS"],
-    "mfile.compiler.header_yaml": ["MAX_BYTES", "MAX_NODES", "MAX_DEPTH"],
+    "mfile.compiler.headers.yamlnodes": ["MAX_BYTES", "MAX_NODES", "MAX_DEPTH"],
     "mfile.compiler.search": ["MAX_GRID_POINTS"],
     "mfile.compiler.scope": ["MAX_NAME_LENGTH"],
-    "mfile.compiler.constants": ["MAX_EXPONENT", "MAX_INT_BITS"],
+    "mfile.compiler.folding": ["MAX_EXPONENT", "MAX_INT_BITS"],
     "mfile.diagnostics": ["MAX_EXCERPT"],
 }
 

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from mfile.compiler.check import check_paths
+from mfile.compiler.frontend import check_paths
 from security_support import CASE_ITEMS, SEC_ITEMS, run_mfile
 
 FLOW = 'e = MantikItem(name="sec/echo:1").configure(params={"path": "../../../etc/shadow"})\np = MantikPipeline(stages={"s": [e]})\n'

@@ -54,7 +54,7 @@ def test_a_failed_compile_leaves_the_previous_run_directory_untouched(done_run) 
 def test_a_fault_while_writing_leaves_the_previous_run_directory_untouched(done_run, monkeypatch) -> None:
     src, out, run_dir = done_run
     before = snapshot(out)
-    from mfile.compiler.driver import compile_command
+    from mfile.commands.compile import compile_command
 
     def broken(plan, profile):
         raise OSError(28, "No space left on device")
@@ -70,7 +70,7 @@ def test_a_fault_after_outputs_moved_puts_everything_back(done_run, monkeypatch)
     they move back and the old run directory is restored, byte for byte."""
     src, out, run_dir = done_run
     before = snapshot(out)
-    from mfile.compiler.driver import compile_command
+    from mfile.commands.compile import compile_command
 
     real_replace = os.replace
 

@@ -16,12 +16,12 @@ from mfile.cli import main
 from mfile.codegen.jobs import build_plan
 from mfile.codegen.profile import load_profile
 from mfile.codegen.render import write_run_dir
-from mfile.codegen.submit import submit_command
+from mfile.commands.submit import submit_command
 from mfile.diagnostics import Reporter
-from mfile.runtime.manifest import HeaderInfo, SourceInfo
-from mfile.scheduler import FakeScheduler
-from mfile.slurm_query import CommandResult, SlurmQuery
-from mfile.status import read_jobs, status_command
+from mfile.plan.manifest import HeaderInfo, SourceInfo
+from mfile.slurm.scheduler import FakeScheduler
+from mfile.slurm.query import CommandResult, SlurmQuery
+from mfile.commands.status import read_jobs, status_command
 from test_status_query import Fake, disabled_sacct, fixture, ids
 
 # Which captured job stands for which job of the era5 run directory.

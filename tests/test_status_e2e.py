@@ -15,8 +15,8 @@ from typing import Sequence
 import pytest
 
 from conftest import SlurmCluster
-from mfile.slurm_query import CommandResult, SlurmQuery, run_command
-from mfile.status import status_command
+from mfile.slurm.query import CommandResult, SlurmQuery, run_command
+from mfile.commands.status import status_command
 from test_status import era5_run_dir, rows
 
 pytestmark = pytest.mark.e2e

@@ -8,7 +8,7 @@ from typing import Sequence
 
 import pytest
 
-from mfile.slurm_query import (
+from mfile.slurm.query import (
     CommandResult,
     SlurmQuery,
     format_elapsed,

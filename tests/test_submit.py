@@ -18,10 +18,10 @@ from mfile.errors import UsageError
 from mfile.codegen.jobs import build_plan
 from mfile.codegen.profile import load_profile
 from mfile.codegen.render import write_run_dir
-from mfile.codegen.submit import submit_command
+from mfile.commands.submit import submit_command
 from mfile.diagnostics import Reporter
-from mfile.runtime.manifest import HeaderInfo, SourceInfo
-from mfile.scheduler import FakeScheduler, SchedulerError
+from mfile.plan.manifest import HeaderInfo, SourceInfo
+from mfile.slurm.scheduler import FakeScheduler, SchedulerError
 
 
 @pytest.fixture
@@ -165,7 +165,7 @@ def test_cli_submit_dry_run_and_bad_run_dir(run_dir: Path, tmp_path: Path) -> No
 
 def test_a_pipeline_reading_another_waits_for_its_queued_job(run_dir: Path) -> None:
     from codegen_ir import MODEL, item, pipeline, program, task
-    from mfile.compiler.ir import Binding
+    from mfile.plan.ir import Binding
 
     _submit(run_dir)  # the era5 pipeline is queued: its jobs.json names the job of `save`
     save_id = next(j["job_id"] for j in json.loads((run_dir / "state" / "jobs.json").read_text())["jobs"] if j["name"] == "save")

@@ -16,9 +16,9 @@ from codegen_ir import HEADERS, SOURCE_INFO, mnist_program
 from mfile.codegen.jobs import build_plan
 from mfile.codegen.profile import load_profile
 from mfile.codegen.render import write_run_dir
-from mfile.codegen.submit import submit_command
+from mfile.commands.submit import submit_command
 from mfile.diagnostics import Reporter
-from mfile.scheduler import SchedulerError, SlurmScheduler, is_transient
+from mfile.slurm.scheduler import SchedulerError, SlurmScheduler, is_transient
 
 
 def _fake_sbatch(tmp_path: Path, body: str) -> Path:
@@ -104,7 +104,7 @@ def test_a_compiled_pipeline_runs_on_the_local_slurm(tmp_path: Path, slurm_clust
 @pytest.mark.e2e
 def test_a_search_runs_as_a_real_job_array_then_its_select_job(tmp_path: Path, slurm_cluster) -> None:
     from codegen_ir import item, pipeline, program, search_spec, task
-    from mfile.compiler.ir import Resources
+    from mfile.plan.ir import Resources
 
     probe = tmp_path / "probe.py"
     probe.write_text(PROBE)

@@ -116,7 +116,7 @@ def main(debug: bool) -> None:
 @_guarded
 def check(files: tuple[Path, ...], items: tuple[str, ...], fmt: str) -> int:
     """Lint M-Files (directories are searched for *.mfile). Exit 0 clean, 1 errors."""
-    from mfile.compiler.check import check_paths
+    from mfile.compiler.frontend import check_paths
 
     result = check_paths(list(files), _item_roots(items))
     emit_reports(result.reporter, result.sources, fmt)
@@ -146,7 +146,7 @@ def compile_(
     fmt: str,
 ) -> int:
     """Compile an M-File into run directories OUT/<pipeline> (or print the IR)."""
-    from mfile.compiler.driver import compile_command
+    from mfile.commands.compile import compile_command
 
     return compile_command(
         file, _item_roots(items), profile, list(pipelines), out, emit, force, fmt, emit_reports
@@ -161,7 +161,7 @@ def compile_(
 @_guarded
 def submit(run_dir: Path, dry_run: bool, resume: bool, stage: str | None) -> int:
     """Queue a compiled run directory on Slurm; prints job ids."""
-    from mfile.codegen.submit import submit_command
+    from mfile.commands.submit import submit_command
 
     return submit_command(run_dir, dry_run=dry_run, resume=resume, stage=stage)
 
@@ -176,8 +176,8 @@ def submit(run_dir: Path, dry_run: bool, resume: bool, stage: str | None) -> int
 @_guarded
 def run(file: Path, pipeline: str, items: tuple[str, ...], out: Path, resume: bool, jobs: int | None) -> int:
     """Compile with the local profile and run the whole plan on this machine (no Slurm)."""
-    from mfile.compiler.driver import compile_for_run
-    from mfile.runtime.local import run_local
+    from mfile.commands.compile import compile_for_run
+    from mfile.local.executor import run_local
 
     run_dir = compile_for_run(file, _item_roots(items), pipeline, out, emit_reports)
     if run_dir is None:
@@ -192,7 +192,7 @@ def run(file: Path, pipeline: str, items: tuple[str, ...], out: Path, resume: bo
 @_guarded
 def status(run_dir: Path, watch: bool, interval: float) -> int:
     """Per task: pending / running / completed / failed / cancelled, job id, time, node."""
-    from mfile.status import status_command
+    from mfile.commands.status import status_command
 
     return status_command(run_dir, watch=watch, interval=interval)
 
@@ -205,7 +205,7 @@ def status(run_dir: Path, watch: bool, interval: float) -> int:
 @_guarded
 def graph(file: Path, pipeline: str, items: tuple[str, ...], fmt: str) -> int:
     """Draw a pipeline: tasks, edges labelled with data types, stages as clusters."""
-    from mfile.compiler.driver import graph_command
+    from mfile.commands.compile import graph_command
 
     return graph_command(file, _item_roots(items), pipeline, fmt, emit_reports)
 
@@ -220,7 +220,7 @@ def items() -> None:
 @_guarded
 def items_list(items: tuple[str, ...]) -> int:
     """Every item found, with kind and version."""
-    from mfile.compiler.items import list_command
+    from mfile.compiler.headers.catalog import list_command
 
     return list_command(_item_roots(items))
 
@@ -231,7 +231,7 @@ def items_list(items: tuple[str, ...]) -> int:
 @_guarded
 def items_show(name: str, items: tuple[str, ...]) -> int:
     """An item's header with its types after substitution."""
-    from mfile.compiler.items import show_command
+    from mfile.compiler.headers.catalog import show_command
 
     return show_command(name, _item_roots(items))
 

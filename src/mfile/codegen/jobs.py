@@ -22,12 +22,11 @@ from mfile.codegen.resources import (
     ArraySplit,
     MissingAccount,
     OverSubmitLimit,
-    loc_span,
     resolve,
 )
-from mfile.compiler import ir
+from mfile.plan import ir
 from mfile.diagnostics import Reporter, Span
-from mfile.runtime.manifest import HeaderInfo, Plan, SourceInfo
+from mfile.plan.manifest import HeaderInfo, Plan, SourceInfo
 
 JobKind = Literal["task", "array", "select"]
 
@@ -125,7 +124,7 @@ def build_plan(
     pipe = next((p for p in program.pipelines if p.name == pipeline), None)
     if pipe is None:
         raise KeyError(f"no pipeline {pipeline!r} in the program")
-    fallback = loc_span(pipe.loc) or Span.whole_file(source.path)
+    fallback = pipe.loc.span() if pipe.loc else Span.whole_file(source.path)
     first = len(reporter.reports)
 
     account = resolve_account(profile)
@@ -142,7 +141,7 @@ def build_plan(
         resolved = resolve(task, profile, reporter, fallback)
         tasks.append(task if resolved is None else task.model_copy(update={"resources": resolved}))
         if task.search is not None and len(task.search.points) > profile.max_array_size:
-            span = loc_span(task.loc) or fallback
+            span = task.loc.span() if task.loc else fallback
             points = len(task.search.points)
             reporter.report(ArraySplit, span, task=task.id, points=points, limit=profile.max_array_size,
                             parts=math.ceil(points / profile.max_array_size))

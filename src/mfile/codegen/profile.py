@@ -14,9 +14,11 @@ import tomllib
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import Field, ValidationError, field_validator, model_validator
 
-from mfile.runtime.manifest import ProfileInfo
+from mfile.plan.frozen import Frozen
+from mfile.plan.manifest import ProfileInfo
+from mfile.plan.units import parse_time
 
 PROFILE_DIR = Path(__file__).resolve().parent.parent / "profiles"
 _ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
@@ -28,18 +30,14 @@ class ProfileError(Exception):
     """An unknown profile name or a bad profile file (the CLI turns it into exit 2)."""
 
 
-class _Frozen(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
-
-class Partition(_Frozen):
+class Partition(Frozen):
     """What one node of a partition has, and the partition's limits."""
 
     cores_per_node: int = Field(gt=0)
     threads_per_core: int = Field(default=1, gt=0)
     gpus_per_node: int = Field(default=0, ge=0)
     memory_per_node_mb: int = Field(gt=0)
-    max_time: str  # Slurm time format; checked in resources.parse_time
+    max_time: str  # Slurm time format; checked with plan.units.parse_time
     default_time: str | None = None
     max_nodes: int = Field(gt=0)
     description: str = ""
@@ -50,7 +48,7 @@ class Partition(_Frozen):
         return self.cores_per_node * self.threads_per_core
 
 
-class Container(_Frozen):
+class Container(Frozen):
     """How a job step starts the runtime image (``runtime = "none"``: the compiler's Python)."""
 
     runtime: Literal["apptainer", "none"] = "none"
@@ -71,14 +69,14 @@ class Container(_Frozen):
         return names
 
 
-class Mpi(_Frozen):
+class Mpi(Frozen):
     """How several ranks are started: ``srun`` with these arguments, or not at all."""
 
     launcher: Literal["srun", "mpirun", "none"] = "srun"
     args: tuple[str, ...] = ()
 
 
-class Profile(_Frozen):
+class Profile(Frozen):
     name: str
     description: str = ""
     partitions: dict[str, Partition]
@@ -185,8 +183,6 @@ def load_profile(name_or_path: str) -> Profile:
             f"{'.'.join(str(p) for p in err['loc']) or 'profile'}: {err['msg']}" for err in exc.errors()
         )
         raise ProfileError(f"profile {str(path)!r} is invalid: {problems}") from None
-    from mfile.codegen.resources import parse_time  # one time parser for profiles and tasks
-
     for pname, part in profile.partitions.items():
         for field in ("max_time", "default_time"):
             value = getattr(part, field)

@@ -22,9 +22,9 @@ import jinja2
 from mfile.codegen.jobs import Job, plan_jobs
 from mfile.codegen.profile import Profile
 from mfile.codegen.slurm import comment, launch, render_flags, sbatch_options, word
-from mfile.runtime import manifest
+from mfile.plan import manifest
 from mfile.errors import UsageError
-from mfile.runtime.manifest import Plan
+from mfile.plan.manifest import Plan
 
 TEMPLATES = Path(__file__).resolve().parent.parent / "templates"
 RANK_ENV = "jobs/rank-env.sh"
@@ -149,8 +149,8 @@ def _check_no_live_jobs(target: Path, query: Callable[[list[str]], Any] | None =
 
     One squeue call for all recorded job ids; where Slurm cannot be asked (no squeue here,
     a login node without the cluster), there is nothing to protect and nothing is refused."""
-    from mfile.slurm_query import parse_squeue, run_command, squeue_argv
-    from mfile.status import read_jobs
+    from mfile.slurm.query import parse_squeue, run_command, squeue_argv
+    from mfile.commands.status import read_jobs
 
     try:
         rows, _ = read_jobs(target)

@@ -13,8 +13,9 @@ import math
 import re
 
 from mfile.codegen.profile import Partition, Profile
-from mfile.compiler.ir import Loc, Resources, Task
 from mfile.diagnostics import Diagnostic, Reporter, Severity, Span
+from mfile.plan.ir import Resources, Task
+from mfile.plan.units import format_time, parse_memory, parse_time
 
 # --------------------------------------------------------------------------- diagnostics
 
@@ -116,48 +117,6 @@ class NotParallel(Diagnostic):
     hint = "set `parallel: data` for MPI ranks over the samples (trainables with several tasks or GPUs use DDP)"
 
 
-# --------------------------------------------------------------------------- values
-
-_TIME = re.compile(r"^(?:(\d+)-)?(\d+)(?::(\d+))?(?::(\d+))?$")
-_MEMORY = re.compile(r"^(\d+)\s*([KMGT]?)B?$", re.IGNORECASE)
-
-
-def parse_time(text: str) -> int | None:
-    """Slurm's time formats (M, M:S, H:M:S, D-H, D-H:M, D-H:M:S) -> seconds; None if invalid."""
-    m = _TIME.fullmatch(text.strip()) if isinstance(text, str) else None
-    if not m:
-        return None
-    days, a, b, c = m.groups()
-    if days is None:
-        if b is None:
-            seconds = int(a) * 60
-        elif c is None:
-            seconds = int(a) * 60 + int(b)
-        else:
-            seconds = int(a) * 3600 + int(b) * 60 + int(c)
-    else:
-        seconds = int(days) * 86400 + int(a) * 3600 + int(b or 0) * 60 + int(c or 0)
-    return seconds if seconds > 0 else None
-
-
-def format_time(seconds: int) -> str:
-    """Seconds -> ``[D-]HH:MM:SS`` (what the scripts carry, whatever the user wrote)."""
-    days, rest = divmod(seconds, 86400)
-    text = f"{rest // 3600:02d}:{rest % 3600 // 60:02d}:{rest % 60:02d}"
-    return f"{days}-{text}" if days else text
-
-
-def parse_memory(text: str) -> int | None:
-    """``64G``, ``512M``, ``1T``, ``800`` (MB, Slurm's default unit) -> MB; None if invalid."""
-    m = _MEMORY.fullmatch(text.strip()) if isinstance(text, str) else None
-    if not m:
-        return None
-    value = int(m.group(1))
-    factor = {"": 1, "K": 1 / 1024, "M": 1, "G": 1024, "T": 1024 * 1024}[m.group(2).upper()]
-    mb = math.ceil(value * factor)
-    return mb if mb > 0 else None
-
-
 # --------------------------------------------------------------------------- sbatch_extra
 
 # Options mfile sets (or that would contradict what it sets), long and short spellings.
@@ -193,12 +152,6 @@ def option_name(option: str) -> str | None:
 # --------------------------------------------------------------------------- resolution
 
 
-def loc_span(loc: Loc | None) -> Span | None:
-    if loc is None:
-        return None
-    return Span(loc.file, loc.line, loc.column, loc.end_line, loc.end_column)
-
-
 class _At:
     """Where a field's diagnostic goes: its origin, else the task, else the fallback."""
 
@@ -207,10 +160,10 @@ class _At:
 
     def __call__(self, *fields: str) -> Span:
         for name in fields:
-            span = loc_span(self.task.resources.origin.get(name))
-            if span is not None:
-                return span
-        return loc_span(self.task.loc) or self.fallback
+            origin = self.task.resources.origin.get(name)
+            if origin is not None:
+                return origin.span()
+        return self.task.loc.span() if self.task.loc else self.fallback
 
 
 def is_ddp(task: Task, res: Resources) -> bool:

@@ -13,11 +13,12 @@ import json
 import re
 from typing import Any
 
-from mfile.compiler import ir, pipelines
+from mfile.compiler import pipelines
+from mfile.plan import ir
 from mfile.compiler.calls import input_ports, output_ports
-from mfile.compiler.constants import NotData, to_data
+from mfile.compiler.folding import NotData, to_data
 from mfile.compiler.lower import Lowered
-from mfile.compiler.names import NotConstant
+from mfile.compiler.builtins import NotConstant
 from mfile.compiler.search import build_search
 from mfile.compiler.typecheck import (
     MissingColumn,
@@ -29,7 +30,7 @@ from mfile.compiler.typecheck import (
     join_output,
     timelag_output,
 )
-from mfile.compiler.types import VOID, DataType, Model, Tabular, select_columns
+from mfile.plan.types import VOID, DataType, Model, Tabular, select_columns
 from mfile.compiler.values import UNKNOWN, HyperParameterDef, OutputRef, SearchDef, TaskDef
 from mfile.diagnostics import Reporter, Span
 
@@ -111,7 +112,7 @@ class Typer:
         return dict(sorted(params.items()))
 
     def resources(self, task: TaskDef) -> ir.Resources:
-        from mfile.compiler.header_execution import resources_from_mapping
+        from mfile.compiler.headers.execution import resources_from_mapping
 
         base = task.item.header.execution if task.item is not None else ir.Resources()
         if not task.resources:

@@ -11,8 +11,8 @@ import keyword
 import re
 from typing import TYPE_CHECKING, Any
 
-from mfile.compiler.constants import DictLit, ListLit
-from mfile.compiler.names import (
+from mfile.compiler.folding import DictLit, ListLit
+from mfile.compiler.builtins import (
     BUILTIN_ITEMS,
     FUNCTIONS,
     ItemNameNotString,

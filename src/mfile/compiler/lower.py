@@ -11,9 +11,9 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from mfile.compiler import calls, methods
-from mfile.compiler.constants import DictLit, ListLit, fold_binary, fold_unary
-from mfile.compiler.items import ItemCatalog
-from mfile.compiler.names import (
+from mfile.compiler.folding import DictLit, ListLit, fold_binary, fold_unary
+from mfile.compiler.headers.catalog import ItemCatalog
+from mfile.compiler.builtins import (
     BUILTIN_NAMES,
     DSL_BUILTINS,
     METHODS,

@@ -6,8 +6,8 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from mfile.compiler.calls import Args, Kwargs, as_ref, check_signature, expect
-from mfile.compiler.constants import DictLit, ListLit
-from mfile.compiler.names import METHODS, SetInputNameMisuse
+from mfile.compiler.folding import DictLit, ListLit
+from mfile.compiler.builtins import METHODS, SetInputNameMisuse
 from mfile.compiler.values import UNKNOWN, BoundMethod, OutputRef, TaskDef, TaskUse
 from mfile.diagnostics import Span
 from mfile.mfile_grammar import ast

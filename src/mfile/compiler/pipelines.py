@@ -5,10 +5,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from mfile.compiler import ir
+from mfile.plan import ir
 from mfile.compiler.calls import OPTIONAL_INPUTS, input_ports
 from mfile.compiler.typecheck import check_binding
-from mfile.compiler.types import VOID, DataType, Fundamental
+from mfile.plan.types import VOID, DataType, Fundamental
 from mfile.compiler.values import OutputRef, PipelineDef, SearchDef, TaskDef, TaskUse
 from mfile.diagnostics import Diagnostic, Reporter, Span
 
@@ -91,7 +91,6 @@ class PipelineBuilder:
         self.by_obj: dict[int, Member] = {}
 
     def build(self) -> ir.Pipeline | None:
-        from mfile.compiler.build import loc
 
         self.collect()
         if not self.members:
@@ -113,7 +112,7 @@ class PipelineBuilder:
             ir.Stage(name=name, tasks=tuple(m.id for m in self.members if m.stage == name))
             for name, _, _ in self.pdef.stages
         )
-        return ir.Pipeline(name=self.name, stages=stages, tasks=tuple(tasks), edges=tuple(edges), loc=loc(self.pdef.span))
+        return ir.Pipeline(name=self.name, stages=stages, tasks=tuple(tasks), edges=tuple(edges), loc=ir.Loc.of(self.pdef.span))
 
     # ------------------------------------------------------------------ members
 
@@ -248,7 +247,7 @@ class PipelineBuilder:
     # ------------------------------------------------------------------ types
 
     def typed_task(self, member: Member) -> tuple[ir.Task, list[ir.Edge]]:
-        from mfile.compiler.build import loc, produced_type
+        from mfile.compiler.build import produced_type
         from mfile.compiler.search import build_search
 
         produced: dict[str, tuple[DataType, Span]] = {}
@@ -276,7 +275,7 @@ class PipelineBuilder:
             bindings.append(
                 ir.Binding(
                     port=port, source_task=sources[port][0], source_port=ref.port, columns=ref.columns,
-                    source_pipeline=sources[port][1], type=_concrete(want, datatype), loc=loc(span),
+                    source_pipeline=sources[port][1], type=_concrete(want, datatype), loc=ir.Loc.of(span),
                 )  # fmt: skip
             )
         item = obj.item.ref if obj.item is not None else self.typer.trained_item(obj)
@@ -285,7 +284,7 @@ class PipelineBuilder:
             params=self.typer.params(obj) if obj.item is not None else {},
             resources=self.typer.resources(obj) if obj.item is not None else ir.Resources(),
             inputs=tuple(bindings), outputs=tuple(ir.Port(name=n, type=t) for n, t in outs.items()),
-            loc=loc(member.span),
+            loc=ir.Loc.of(member.span),
         )  # fmt: skip
         return task, self.edges(member, produced, sources)
 

@@ -12,7 +12,7 @@ only reports, so its result cannot drift from lowering's.
 
 from __future__ import annotations
 
-from mfile.compiler.names import (
+from mfile.compiler.builtins import (
     BUILTIN_NAMES,
     DuplicateReference,
     RebindsBuiltin,

@@ -12,10 +12,10 @@ import itertools
 import math
 from typing import TYPE_CHECKING, Any
 
-from mfile.compiler import ir
+from mfile.plan import ir
 from mfile.compiler.calls import input_ports
-from mfile.compiler.names import METRIC_MODES
-from mfile.compiler.types import FLOAT64, VOID, Column, DataType, Model, Tabular
+from mfile.compiler.builtins import METRIC_MODES
+from mfile.plan.types import FLOAT64, VOID, Column, DataType, Model, Tabular
 from mfile.compiler.values import HyperParameterDef, SearchDef, TaskDef
 from mfile.diagnostics import Diagnostic, Span
 
@@ -118,7 +118,6 @@ def build_search(
     produced: dict[str, tuple[DataType, Span]],
     sources: dict[str, tuple[str, str | None]],
 ) -> tuple[ir.Task, dict[str, DataType]]:
-    from mfile.compiler.build import loc
     from mfile.compiler.typecheck import check_binding
     from mfile.compiler.pipelines import _concrete
 
@@ -160,7 +159,7 @@ def build_search(
                 id=sid, stage=member.stage, item=step.item.ref if step.item else None,
                 params=typer.params(step) if step.item else {}, resources=typer.resources(step) if step.item else ir.Resources(),
                 inputs=tuple(bindings), outputs=tuple(ir.Port(name=n, type=t) for n, t in outs.items()),
-                loc=loc(step.span),
+                loc=ir.Loc.of(step.span),
             )  # fmt: skip
         )
     grid, points = _grid(builder, search, ids)
@@ -176,7 +175,7 @@ def build_search(
         ref = member.inputs[port][0]
         bindings.append(
             ir.Binding(port=port, source_task=sources[port][0], source_port=ref.port, columns=ref.columns,
-                       source_pipeline=sources[port][1], type=_concrete(want, datatype), loc=loc(span))  # fmt: skip
+                       source_pipeline=sources[port][1], type=_concrete(want, datatype), loc=ir.Loc.of(span))  # fmt: skip
         )
     resources = step_tasks[trainer if trainer is not None else 0].resources if step_tasks else ir.Resources()
     spec = ir.SearchSpec(
@@ -186,7 +185,7 @@ def build_search(
     )  # fmt: skip
     task = ir.Task(
         id=member.id, kind="search", stage=member.stage, resources=resources, inputs=tuple(bindings),
-        outputs=tuple(ir.Port(name=n, type=t) for n, t in outs.items()), search=spec, loc=loc(member.span),
+        outputs=tuple(ir.Port(name=n, type=t) for n, t in outs.items()), search=spec, loc=ir.Loc.of(member.span),
     )  # fmt: skip
     return task, outs
 
@@ -194,7 +193,7 @@ def build_search(
 def _grid(
     builder: "PipelineBuilder", search: SearchDef, ids: list[str]
 ) -> tuple[dict[str, tuple[Any, ...]], tuple[dict[str, dict[str, Any]], ...]]:
-    from mfile.compiler.headers import check_value
+    from mfile.compiler.headers.loader import check_value
 
     reporter = builder.reporter
     targets: dict[int, list[tuple[int, str, Span]]] = {}

@@ -2,7 +2,7 @@
 the comparison of what a producer gives with what a consumer wants.
 
 Errors come in two parts, as in Kubeflow's compiler: the caller names the context (input
-port, task), :func:`mfile.compiler.types.compare` the mismatch.
+port, task), :func:`mfile.plan.types.compare` the mismatch.
 """
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from mfile.compiler.types import (
+from mfile.plan.types import (
     FLOAT64,
     VOID,
     Column,
@@ -222,7 +222,7 @@ def evaluate_types(
 
 
 def check_metric(reporter: Reporter, task: str, metric: Any, span: Span) -> str:
-    from mfile.compiler.names import METRIC_MODES
+    from mfile.compiler.builtins import METRIC_MODES
 
     if metric not in METRIC_MODES:
         reporter.report(

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 from mfile.diagnostics import Span
 
 if TYPE_CHECKING:
-    from mfile.compiler.items import ResolvedItem
+    from mfile.compiler.headers.catalog import ResolvedItem
 
 
 class Named:

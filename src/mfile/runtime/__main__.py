@@ -52,7 +52,7 @@ def main(argv: list[str] | None = None) -> int:
             print("mfile runtime: --point-from-env needs $SLURM_ARRAY_TASK_ID (run inside a Slurm array job)", file=sys.stderr)
             return EXIT_FAULT
         point = int(index) + args.point_offset
-    from mfile.runtime import manifest
+    from mfile.plan import manifest
 
     try:
         plan = manifest.load_plan(args.plan)

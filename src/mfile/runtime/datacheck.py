@@ -15,7 +15,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from mfile.compiler.types import (
+from mfile.plan.types import (
     Array,
     Fundamental,
     Model,

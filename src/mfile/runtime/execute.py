@@ -17,9 +17,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from mfile.compiler.ir import Binding, Task
-from mfile.compiler.types import Model, Tabular
-from mfile.runtime import io, manifest, records
+from mfile.plan.ir import Binding, Task
+from mfile.plan.types import Model, Tabular
+from mfile.plan import manifest
+from mfile.runtime import io, records
 from mfile.runtime.context import Context
 from mfile.runtime.datacheck import DataTypeError, check_dataset, check_model_dir
 from mfile.runtime.models import ModelHandle, PayloadImportError, import_payload, prepare_model_dir

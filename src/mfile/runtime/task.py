@@ -11,8 +11,9 @@ import time
 from pathlib import Path
 from typing import Callable
 
-from mfile.compiler.ir import Task
-from mfile.runtime import io, manifest, records
+from mfile.plan.ir import Task
+from mfile.plan import manifest
+from mfile.runtime import io, records
 from mfile.runtime.context import Context
 from mfile.runtime.execute import EXIT_OK, Step, describe, execute_step, input_from_task, input_key
 from mfile.runtime.parallel import World

@@ -10,9 +10,9 @@ import gc
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from mfile.compiler import ir
+from mfile.plan import ir
 from mfile.compiler.build import Typer, build_program
-from mfile.compiler.items import ItemCatalog
+from mfile.compiler.headers.catalog import ItemCatalog
 from mfile.compiler.lower import lower
 from mfile.compiler.scope import resolve
 from mfile.diagnostics import Reporter, Severity, Span, UnreadableFile

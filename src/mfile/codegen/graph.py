@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from mfile.compiler import ir
+from mfile.plan import ir
 
 
 def _label(task: ir.Task) -> str:

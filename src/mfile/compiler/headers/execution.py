@@ -21,32 +21,19 @@ from __future__ import annotations
 import re
 from typing import Any, Mapping
 
-from mfile.compiler.header_diagnostics import BadResource, FieldType, UnknownResource
-from mfile.compiler.header_types import did_you_mean
-from mfile.compiler.header_yaml import YNode
-from mfile.compiler.ir import Loc, Resources
+from mfile.compiler.headers.messages import BadResource, FieldType, UnknownResource
+from mfile.compiler.headers.types import did_you_mean
+from mfile.compiler.headers.yamlnodes import YNode
 from mfile.diagnostics import Reporter, Span
+from mfile.plan.ir import Loc, Resources
+from mfile.plan.units import clock_error, format_time, memory_parts, parse_time, time_parts
 
 RESOURCE_KEYS = (
     "container", "parallel", "nodes", "tasks", "cpus_per_task", "gpus",
     "memory", "time", "partition", "requeue", "sbatch_extra",
 )  # fmt: skip
-_MEMORY = re.compile(r"^([1-9][0-9]*)\s*([KMGT])?B?$", re.IGNORECASE)
-_TIME = re.compile(r"^(?:([0-9]+)-)?([0-9]+):([0-9]{2}):([0-9]{2})$")
 _PARTITION = re.compile(r"^[A-Za-z0-9_.-]+$")
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
-
-
-def loc(span: Span) -> Loc:
-    return Loc(file=span.file, line=span.line, column=span.column, end_line=span.end_line, end_column=span.end_column)
-
-
-def format_time(seconds: int) -> str:
-    days, rest = divmod(seconds, 86400)
-    hours, rest = divmod(rest, 3600)
-    minutes, secs = divmod(rest, 60)
-    clock = f"{hours:02d}:{minutes:02d}:{secs:02d}"
-    return f"{days}-{clock}" if days else clock
 
 
 def _int(value: Any, minimum: int) -> tuple[Any, str | None]:
@@ -71,16 +58,14 @@ def _time(value: Any) -> tuple[Any, str | None]:
         if minutes < 1:
             return None, "must be at least 1 minute"
         return format_time(minutes * 60), None
-    if isinstance(value, str):
-        m = _TIME.match(value.strip())
-        if m:
-            days, hours, minutes, secs = (int(g) if g else 0 for g in m.groups())
-            if minutes > 59 or secs > 59 or (m.group(1) and hours > 23):
-                return None, f"{value!r} is not a valid time (minutes and seconds < 60, hours < 24 after a day count)"
-            total = ((days * 24 + hours) * 60 + minutes) * 60 + secs
-            if total < 1:
-                return None, "must be longer than zero"
-            return format_time(total), None
+    if isinstance(value, str) and time_parts(value) is not None:
+        problem = clock_error(value.strip())
+        if problem:
+            return None, problem
+        total = parse_time(value)
+        if total is None:
+            return None, "must be longer than zero"
+        return format_time(total), None
     return None, f"expected \"[D-]HH:MM:SS\" or a number of minutes, got {value!r}"
 
 
@@ -88,9 +73,9 @@ def _memory(value: Any) -> tuple[Any, str | None]:
     if isinstance(value, int) and not isinstance(value, bool):
         return (f"{value}M", None) if value > 0 else (None, f"must be > 0, got {value}")
     if isinstance(value, str):
-        m = _MEMORY.match(value.strip())
-        if m:
-            return f"{m.group(1)}{(m.group(2) or 'M').upper()}", None
+        parts = memory_parts(value)
+        if parts and parts[0] > 0:
+            return f"{parts[0]}{parts[1] or 'M'}", None
     return None, f"expected a size like 64G, 512M or 1T, got {value!r}"
 
 
@@ -171,7 +156,7 @@ def resources_from_mapping(
             reporter.report(BadResource, span, key=key, reason=why)
             continue
         values[key] = checked
-        origin[key] = loc(span)
+        origin[key] = Loc.of(span)
     if not ok:
         return None
     start = base or Resources()

@@ -11,12 +11,12 @@ import sys
 from pathlib import Path
 from typing import Any, Callable
 
-from mfile.compiler import ir
-from mfile.compiler.check import CheckResult, Checker
+from mfile.plan import ir
+from mfile.compiler.frontend import CheckResult, Checker
 from mfile.diagnostics import Diagnostic, Reporter, Span
 from mfile.errors import UsageError
 from mfile.mfile_grammar.source import read_source
-from mfile.runtime.manifest import HeaderInfo, Plan, SourceInfo
+from mfile.plan.manifest import HeaderInfo, Plan, SourceInfo
 
 Emit = Callable[..., None]
 
@@ -36,7 +36,7 @@ class NoPipelines(Diagnostic):
 def front_end(file: Path, roots: list[Path]) -> tuple[CheckResult, ir.Program | None]:
     """Parse, resolve, lower, type: the IR, or None when the M-File has errors."""
     result = CheckResult()
-    from mfile.compiler.check import check_file_guarded
+    from mfile.compiler.frontend import check_file_guarded
 
     check_file_guarded(Checker(roots), file, result)
     program = result.programs.get(str(file))
@@ -48,7 +48,7 @@ def front_end(file: Path, roots: list[Path]) -> tuple[CheckResult, ir.Program | 
 def select_pipelines(
     program: ir.Program, wanted: list[str], reporter: Reporter, file: Path
 ) -> list[ir.Pipeline]:
-    from mfile.compiler.names import did_you_mean
+    from mfile.compiler.builtins import did_you_mean
 
     names = [p.name for p in program.pipelines]
     if not names:
@@ -153,7 +153,7 @@ def compile_for_run(file: Path, roots: list[Path], pipeline: str, out: Path, emi
 
 
 def graph_command(file: Path, roots: list[Path], pipeline: str, fmt: str, emit: Emit) -> int:
-    from mfile.compiler.graph import render_graph
+    from mfile.codegen.graph import render_graph
 
     result, program = front_end(file, roots)
     emit(result.reporter, result.sources, "text", sys.stderr)

@@ -6,9 +6,9 @@ import sys
 from pathlib import Path
 from typing import Any, TextIO
 
-from mfile.compiler.headers import KNOWN_FIELDS, Header, ResolvedHeader
-from mfile.compiler.items import ItemCatalog, ResolvedItem
-from mfile.compiler.types import DataType, Tabular
+from mfile.compiler.headers.loader import KNOWN_FIELDS, Header, ResolvedHeader
+from mfile.compiler.headers.catalog import ItemCatalog, ResolvedItem
+from mfile.plan.types import DataType, Tabular
 from mfile.diagnostics import Reporter, Span, render_text
 
 COMMAND_LINE = "<command line>"

@@ -32,7 +32,7 @@ import yaml
 from yaml.constructor import SafeConstructor
 from yaml.resolver import Resolver
 
-from mfile.compiler.header_diagnostics import (
+from mfile.compiler.headers.messages import (
     HeaderTooDeep,
     HeaderUnreadable,
     HeaderYamlError,

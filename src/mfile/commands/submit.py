@@ -22,10 +22,10 @@ from typing import Callable, TextIO
 
 from mfile.codegen.jobs import Job, plan_jobs, task_dependencies
 from mfile.codegen.profile import Profile
-from mfile.runtime import manifest
+from mfile.plan import manifest
 from mfile.errors import UsageError
-from mfile.runtime.manifest import Plan
-from mfile.scheduler import Scheduler, SchedulerError, SlurmScheduler
+from mfile.plan.manifest import Plan
+from mfile.slurm.scheduler import Scheduler, SchedulerError, SlurmScheduler
 
 RETRY_DELAYS = (1.0, 2.0, 4.0, 8.0, 16.0)  # seconds between attempts after a transient failure
 LOCK_NAME = "submit.lock"

@@ -15,15 +15,15 @@ import math
 import re
 from typing import Any, Callable
 
-from mfile.compiler.header_diagnostics import (
+from mfile.compiler.headers.messages import (
     BadSubstitutedKey,
     EmbeddedVariable,
     UndefinedVariable,
     YamlDuplicateKey,
 )
-from mfile.compiler.header_types import suggestion
-from mfile.compiler.header_yaml import YNode
-from mfile.compiler.types import Array, DataType, Fundamental, Nullable, Struct, Tabular, Tensor
+from mfile.compiler.headers.types import suggestion
+from mfile.compiler.headers.yamlnodes import YNode
+from mfile.plan.types import Array, DataType, Fundamental, Nullable, Struct, Tabular, Tensor
 from mfile.diagnostics import Reporter, Span
 
 _REF = re.compile(r"^\$\{([^{}$]+)\}$")

@@ -12,7 +12,7 @@ Roots, searched in this order: every ``--items DIR`` (as given), then the entrie
 
 Names are checked before any path is built: each part matches ``[A-Za-z0-9._-]+``, no
 ``..``, no absolute paths; an item directory that is a symlink leading out of its root is
-refused. The CLI's ``mfile items list`` and ``mfile items show`` live in ``items_cli.py``.
+refused. The CLI's ``mfile items list`` and ``mfile items show`` live in ``mfile.commands.items``.
 """
 
 from __future__ import annotations
@@ -24,10 +24,10 @@ from pathlib import Path
 from typing import Mapping
 
 import mfile
-from mfile.compiler import header_diagnostics as d
-from mfile.compiler.header_types import did_you_mean
-from mfile.compiler.headers import Header, load_header
-from mfile.compiler.ir import ItemRef
+from mfile.compiler.headers import messages as header_messages
+from mfile.compiler.headers.types import did_you_mean
+from mfile.compiler.headers.loader import Header, load_header
+from mfile.plan.ir import ItemRef
 from mfile.diagnostics import Reporter, Span
 
 BUILTIN_ROOT = Path(mfile.__file__).resolve().parent / "items"
@@ -92,9 +92,9 @@ class ItemCatalog:
                 if reason is None:
                     self._usable.append(root)
                 elif root.origin == "$MFILE_ITEMS_PATH":
-                    reporter.report(d.ItemPathEntryMissing, span, root=str(root.path), reason=reason)
+                    reporter.report(header_messages.ItemPathEntryMissing, span, root=str(root.path), reason=reason)
                 else:
-                    reporter.report(d.ItemRootMissing, span, root=str(root.path), origin=root.origin, reason=reason)
+                    reporter.report(header_messages.ItemRootMissing, span, root=str(root.path), origin=root.origin, reason=reason)
         return self._usable
 
     def names_in(self, root: Path) -> list[str]:
@@ -137,7 +137,7 @@ class ItemCatalog:
             matches = [q for r in roots for q in self.names_in(r.path) if q.split("/")[-1] == tail]
             hint = (f"items named {tail!r} here: {', '.join(sorted(set(matches)))}" if matches
                     else f"replace {placeholder.group()} with the namespace directory of your item root")  # fmt: skip
-            reporter.report(d.PlaceholderItemName, span, name=name, placeholder=placeholder.group(), suggestion=hint)
+            reporter.report(header_messages.PlaceholderItemName, span, name=name, placeholder=placeholder.group(), suggestion=hint)
             return None
         reason = _name_problem(name)
         if reason:
@@ -146,7 +146,7 @@ class ItemCatalog:
                 matches = sorted({q for r in roots for q in self.names_in(r.path) if q.split("/")[-1] == name.split(":")[0]})
                 if matches:
                     extra["hint"] = f"did you mean {matches[0]!r}?" if len(matches) == 1 else f"one of: {', '.join(matches)}"
-            reporter.report(d.BadItemName, span, name=name, reason=reason, **extra)
+            reporter.report(header_messages.BadItemName, span, name=name, reason=reason, **extra)
             return None
         base, _, version = name.partition(":")
         namespace, item = base.split("/")
@@ -160,7 +160,7 @@ class ItemCatalog:
             best = did_you_mean(q, known)
             hint = (f"did you mean {best!r}?" if best else
                     f"searched {', '.join(str(r.path) for r in roots) or 'no roots'}; see `mfile items list`")  # fmt: skip
-            reporter.report(d.UnknownItem, span, name=q, suggestion=hint)
+            reporter.report(header_messages.UnknownItem, span, name=q, suggestion=hint)
             return None
         version = parsed.version
         if version is not None and not (version == "latest" and not any((r.path / q / "latest").is_dir() for r in having)):
@@ -168,7 +168,7 @@ class ItemCatalog:
                 if version in self.versions_in(root.path, q):
                     return root, version, False
             versions = self.versions_in(having[0].path, q)
-            reporter.report(d.UnknownItemVersion, span, name=q, version=version, versions=", ".join(versions))
+            reporter.report(header_messages.UnknownItemVersion, span, name=q, version=version, versions=", ".join(versions))
             return None
         return having[0], self.versions_in(having[0].path, q)[-1], True
 
@@ -181,7 +181,7 @@ class ItemCatalog:
         except (OSError, RuntimeError):  # a symlink loop appearing between listing and loading
             real_root, real, target = Path("/nonexistent-root"), directory, directory
         if not real.is_relative_to(real_root) or not target.is_relative_to(real_root):
-            reporter.report(d.ItemOutsideRoot, span, name=f"{q}:{version}", target=str(real), root=str(root.path))
+            reporter.report(header_messages.ItemOutsideRoot, span, name=f"{q}:{version}", target=str(real), root=str(root.path))
             return None
         path = directory / HEADER_FILE
         if path not in self._headers:
@@ -255,18 +255,18 @@ def _check_identity(header: Header, name: str, version: str, reporter: Reporter)
         if said is not None and said != directory:
             key = header.root.get(field)
             span = key.span if key is not None else Span.whole_file(str(header.path))
-            reporter.report(d.ItemNameMismatch, span, field=field, header_value=said, dir_value=directory)
+            reporter.report(header_messages.ItemNameMismatch, span, field=field, header_value=said, dir_value=directory)
 
 
 def list_command(roots: list[Path]) -> int:
     """``mfile items list``: one row per item (name:version, kind, bridge, path); exit 0/1."""
-    from mfile.compiler.items_cli import list_items
+    from mfile.commands.items import list_items
 
     return list_items(roots)
 
 
 def show_command(name: str, roots: list[Path]) -> int:
     """``mfile items show NS/NAME[:VERSION]``: the header with its types after substitution."""
-    from mfile.compiler.items_cli import show_item
+    from mfile.commands.items import show_item
 
     return show_item(name, roots)

@@ -21,9 +21,9 @@ from __future__ import annotations
 import difflib
 from typing import Any
 
-from mfile.compiler.header_diagnostics import BadDataType, BadShape, UnknownTypeField
-from mfile.compiler.header_yaml import YNode
-from mfile.compiler.types import (
+from mfile.compiler.headers.messages import BadDataType, BadShape, UnknownTypeField
+from mfile.compiler.headers.yamlnodes import YNode
+from mfile.plan.types import (
     FUNDAMENTALS,
     Array,
     Column,

@@ -23,8 +23,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO
 
-from mfile.compiler.ir import Task
-from mfile.runtime import manifest
+from mfile.plan.ir import Task
+from mfile.plan import manifest
 
 POLL_S = 0.1
 HEARTBEAT_S = 15.0

@@ -4,7 +4,7 @@ One line per job of the last ``mfile submit`` (``state/jobs.json``): state, job 
 time, node; a search's array job is one line with counts per state. Tasks without a job are
 ``skipped-as-done`` (their completion record says done) or ``not-submitted``. A failed job
 shows the last lines of its log. Slurm is asked once per refresh for all jobs
-(``slurm_query.SlurmQuery``); jobs that Slurm no longer knows fall back to the completion records.
+(``mfile.slurm.query.SlurmQuery``); jobs that Slurm no longer knows fall back to the completion records.
 
 Exit code: 1 when any job failed or was cancelled, or was lost (Slurm forgot it and no record
 says done); else 0 (a run still in progress is not an error: ``--watch`` waits until every job is
@@ -21,8 +21,8 @@ from pathlib import Path
 from typing import Any, Callable, TextIO
 
 from mfile.errors import UsageError
-from mfile.runtime import manifest
-from mfile.slurm_query import JobInfo, SlurmQuery, format_elapsed
+from mfile.plan import manifest
+from mfile.slurm.query import JobInfo, SlurmQuery, format_elapsed
 
 TAIL_LINES = 10
 MIN_INTERVAL = 0.5  # seconds: --watch never polls faster than this

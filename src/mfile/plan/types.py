@@ -11,7 +11,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Annotated, Literal, Union
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
+
+from mfile.plan.frozen import Frozen
 
 FUNDAMENTALS = (
     "int8", "int16", "int32", "int64",
@@ -26,8 +28,8 @@ FundamentalName = Literal[
 ]  # fmt: skip
 
 
-class _Type(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
+class _Type(Frozen):
+    """Base of the data types (a name for the union below)."""
 
 
 class Fundamental(_Type):

@@ -19,15 +19,12 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 
-from mfile.compiler.ir import Pipeline, Task
+from mfile.plan.frozen import Frozen
+from mfile.plan.ir import Pipeline, Task
 
 PLAN_FORMAT = 1
-
-
-class Frozen(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
 
 
 class SourceInfo(Frozen):

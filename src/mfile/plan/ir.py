@@ -11,16 +11,14 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 
-from mfile.compiler.types import DataType
+from mfile.diagnostics import Span
+from mfile.plan.frozen import Frozen
+from mfile.plan.types import DataType
 
 ItemKind = Literal["dataset", "algorithm", "trainable", "deployment"]
 TaskKind = Literal["item", "search"]
-
-
-class Frozen(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
 
 
 class Loc(Frozen):
@@ -31,6 +29,13 @@ class Loc(Frozen):
     column: int
     end_line: int
     end_column: int
+
+    @classmethod
+    def of(cls, span: Span) -> "Loc":
+        return cls(file=span.file, line=span.line, column=span.column, end_line=span.end_line, end_column=span.end_column)
+
+    def span(self) -> Span:
+        return Span(self.file, self.line, self.column, self.end_line, self.end_column)
 
 
 class ItemRef(Frozen):

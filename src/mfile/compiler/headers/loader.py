@@ -1,6 +1,6 @@
 """MantikHeaders: load, validate and resolve (metaVariable substitution + types).
 
-``load_header`` reads one header (safely, with positions: ``header_yaml``), validates the
+``load_header`` reads one header (safely, with positions: ``yamlnodes``), validates the
 fields mfile uses and checks that the types parse with the metaVariables' own values.
 ``Header.resolve`` applies an M-File's ``configure(params=...)`` and returns the types of
 the item's ports. Fields mfile does not know pass through untouched in ``Header.raw`` (the
@@ -9,7 +9,7 @@ runtime hands them to the payload); near misses of known fields get a warning.
 Kinds: dataset | algorithm | trainable | deployment (absent: algorithm). Mantik's
 ``combiner``, ``pipeline`` and ``bridge`` kinds are refused with the mfile replacement.
 
-Diagnostic codes (classes in ``header_diagnostics.py``; W = warning):
+Diagnostic codes (classes in ``messages.py``; W = warning):
 
     E300  cannot read the header (missing, over 1 MiB, not UTF-8)
     E301  invalid YAML (syntax, several documents, undefined alias, merge keys)
@@ -54,19 +54,19 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-from mfile.compiler import header_diagnostics as d
-from mfile.compiler.header_execution import resources_from_mapping, resources_from_node
-from mfile.compiler.header_types import did_you_mean, parse_type, suggestion
-from mfile.compiler.header_values import (
+from mfile.compiler.headers import messages as header_messages
+from mfile.compiler.headers.execution import resources_from_mapping, resources_from_node
+from mfile.compiler.headers.types import did_you_mean, parse_type, suggestion
+from mfile.compiler.headers.values import (
     METAVARIABLE_TYPES,
     check_value,
     coerce,
     substitute,
     valid_metavariable_type,
 )
-from mfile.compiler.header_yaml import YNode, load_yaml
-from mfile.compiler.ir import Resources
-from mfile.compiler.types import VOID, DataType
+from mfile.compiler.headers.yamlnodes import YNode, load_yaml
+from mfile.plan.ir import Resources
+from mfile.plan.types import VOID, DataType
 from mfile.diagnostics import Reporter, Severity, Span
 
 __all__ = ["Header", "MetaVariable", "ResolvedHeader", "check_value", "load_header", "resources_from_mapping", "KNOWN_FIELDS"]
@@ -161,17 +161,17 @@ class Header:
                 ok = False
                 known = [m.name for m in self.meta_variables]
                 fallback = "its metaVariables: " + ", ".join(known) if known else "it has no metaVariables"
-                reporter.report(d.UnknownParam, span, item=item, name=name, suggestion=suggestion(name, known, fallback))
+                reporter.report(header_messages.UnknownParam, span, item=item, name=name, suggestion=suggestion(name, known, fallback))
                 continue
             if mv.fix:
                 ok = False
                 where = f"{mv.span.file}:{mv.span.line}"
-                reporter.report(d.FixedParam, span, name=name, item=item, where=where, value=mv.value)
+                reporter.report(header_messages.FixedParam, span, name=name, item=item, where=where, value=mv.value)
                 continue
             why = check_value(value, mv.type)
             if why:
                 ok = False
-                reporter.report(d.ParamType, span, name=name, item=item, reason=why, type=str(mv.type))
+                reporter.report(header_messages.ParamType, span, name=name, item=item, reason=why, type=str(mv.type))
                 continue
             params[name] = coerce(value, mv.type)
         if not ok:
@@ -185,10 +185,10 @@ class Header:
             where = f"{report.span.file}:{report.span.line}:{report.span.column}"
             if var in overrides:
                 value, span = overrides[var]
-                reporter.report(d.ParamBreaksType, span, name=var, value=value, reason=report.message, where=where)
+                reporter.report(header_messages.ParamBreaksType, span, name=var, value=value, reason=report.message, where=where)
             else:  # not traceable to one param (the defaults load fine): point at the configure call
                 names = ", ".join(overrides) or "(none)"
-                reporter.report(d.ParamBreaksType, at, name=names, value="...", reason=report.message, where=where)
+                reporter.report(header_messages.ParamBreaksType, at, name=names, value="...", reason=report.message, where=where)
         return None if scratch.has_errors else result
 
 
@@ -236,11 +236,11 @@ def _input_output(node: YNode | None, reporter: Reporter) -> tuple[DataType, Dat
     if node is None:  # reported by the field checks at load time
         return None
     if node.kind != "map" or node.get("input") is None or node.get("output") is None:
-        reporter.report(d.BadDataType, node.span, reason="this kind's 'type' is {input: <type>, output: <type>}")
+        reporter.report(header_messages.BadDataType, node.span, reason="this kind's 'type' is {input: <type>, output: <type>}")
         return None
     for key, _ in node.items():
         if key.value not in ("input", "output"):
-            reporter.report(d.UnknownTypeField, key.span, field=key.value, what="function", suggestion="a function type has input and output")
+            reporter.report(header_messages.UnknownTypeField, key.span, field=key.value, what="function", suggestion="a function type has input and output")
     inp = parse_type(node.get("input"), reporter)  # type: ignore[arg-type]
     out = parse_type(node.get("output"), reporter)  # type: ignore[arg-type]
     return None if inp is None or out is None else (inp, out)
@@ -257,7 +257,7 @@ def load_header(path: Path, reporter: Reporter) -> Header | None:
         return None
     root = loaded.root
     if root.kind != "map":
-        reporter.report(d.HeaderNotMapping, root.span, got=root.type_name)
+        reporter.report(header_messages.HeaderNotMapping, root.span, got=root.type_name)
         return None
     _check_top_level(root, reporter)
     strings = {f: _string_field(root, f, reporter) for f in _STRING_FIELDS}
@@ -290,7 +290,7 @@ def _check_top_level(root: YNode, reporter: Reporter) -> None:
             continue
         best = did_you_mean(key.value, KNOWN_FIELDS, cutoff=0.8)
         if best is not None:
-            reporter.report(d.FieldNearMiss, key.span, field=key.value, suggestion=best)
+            reporter.report(header_messages.FieldNearMiss, key.span, field=key.value, suggestion=best)
 
 
 def _string_field(root: YNode, name: str, reporter: Reporter) -> str | None:
@@ -298,7 +298,7 @@ def _string_field(root: YNode, name: str, reporter: Reporter) -> str | None:
     if node is None or node.value is None and node.kind == "scalar":
         return None
     if node.kind != "scalar":
-        reporter.report(d.FieldType, node.span, field=name, expected="a string", got=node.type_name)
+        reporter.report(header_messages.FieldType, node.span, field=name, expected="a string", got=node.type_name)
         return None
     # version: 1.10 is text "1.10", not the float 1.1.
     return node.value if isinstance(node.value, str) else node.text
@@ -309,15 +309,15 @@ def _kind(root: YNode, reporter: Reporter) -> Kind | None:
     if node is None:
         return "algorithm"
     if node.kind != "scalar" or not isinstance(node.value, str):
-        reporter.report(d.FieldType, node.span, field="kind", expected="a string", got=node.type_name)
+        reporter.report(header_messages.FieldType, node.span, field="kind", expected="a string", got=node.type_name)
         return None
     if node.value in KINDS:
         return node.value  # type: ignore[return-value]
     if node.value in MANTIK_KINDS:
-        reporter.report(d.MantikOnlyKind, node.span, value=node.value, replacement=MANTIK_KINDS[node.value])
+        reporter.report(header_messages.MantikOnlyKind, node.span, value=node.value, replacement=MANTIK_KINDS[node.value])
         return None
     best = did_you_mean(node.value, KINDS)
-    reporter.report(d.UnknownKind, node.span, value=node.value, **({"hint": f"did you mean {best!r}?"} if best else {}))
+    reporter.report(header_messages.UnknownKind, node.span, value=node.value, **({"hint": f"did you mean {best!r}?"} if best else {}))
     return None
 
 
@@ -325,21 +325,21 @@ def _check_kind_fields(root: YNode, kind: Kind, reporter: Reporter) -> None:
     needed = {"dataset": ("type",), "algorithm": ("type",), "trainable": ("type", "trainingType"), "deployment": ()}
     for name in needed[kind]:
         if root.get(name) is None:
-            reporter.report(d.MissingField, root.key_node("kind").span if root.key_node("kind") else root.span,  # type: ignore[union-attr]
+            reporter.report(header_messages.MissingField, root.key_node("kind").span if root.key_node("kind") else root.span,  # type: ignore[union-attr]
                             what=f"a {kind} item", field=name)  # fmt: skip
     if kind != "trainable":
         for name in ("trainingType", "statType"):
             key = root.key_node(name)
             if key is not None:
                 hint = "add kind: trainable if this item is trained" if root.get("kind") is None else "remove it"
-                reporter.report(d.KindFieldIgnored, key.span, field=name, item_kind=kind, suggestion=hint)
+                reporter.report(header_messages.KindFieldIgnored, key.span, field=name, item_kind=kind, suggestion=hint)
 
 
 def _meta_variables(node: YNode | None, reporter: Reporter) -> tuple[MetaVariable, ...] | None:
     if node is None or node.kind == "scalar" and node.value is None:
         return ()
     if node.kind != "seq":
-        reporter.report(d.FieldType, node.span, field="metaVariables", expected="a list of {name, type, value}", got=node.type_name)
+        reporter.report(header_messages.FieldType, node.span, field="metaVariables", expected="a list of {name, type, value}", got=node.type_name)
         return None
     out: list[MetaVariable] = []
     ok = True
@@ -351,7 +351,7 @@ def _meta_variables(node: YNode | None, reporter: Reporter) -> tuple[MetaVariabl
         first = next((m for m in out if m.name == mv.name), None)
         if first is not None:
             ok = False
-            reporter.report(d.DuplicateMetaVariable, mv.span, name=mv.name, line=first.span.line)
+            reporter.report(header_messages.DuplicateMetaVariable, mv.span, name=mv.name, line=first.span.line)
             continue
         out.append(mv)
     return tuple(out) if ok else None
@@ -359,32 +359,32 @@ def _meta_variables(node: YNode | None, reporter: Reporter) -> tuple[MetaVariabl
 
 def _meta_variable(entry: YNode, reporter: Reporter) -> MetaVariable | None:
     if entry.kind != "map":
-        reporter.report(d.FieldType, entry.span, field="a metaVariables entry", expected="a mapping {name, type, value}", got=entry.type_name)
+        reporter.report(header_messages.FieldType, entry.span, field="a metaVariables entry", expected="a mapping {name, type, value}", got=entry.type_name)
         return None
     for field_name in ("name", "type", "value"):
         if entry.key_node(field_name) is None:
-            reporter.report(d.MissingField, entry.span, what="a metaVariable", field=field_name)
+            reporter.report(header_messages.MissingField, entry.span, what="a metaVariable", field=field_name)
             return None
     name_node, type_node, value_node = entry.get("name"), entry.get("type"), entry.get("value")
     assert name_node is not None and type_node is not None and value_node is not None
     if name_node.kind != "scalar" or not isinstance(name_node.value, str) or not name_node.value:
-        reporter.report(d.FieldType, name_node.span, field="a metaVariable's name", expected="a string", got=name_node.type_name)
+        reporter.report(header_messages.FieldType, name_node.span, field="a metaVariable's name", expected="a string", got=name_node.type_name)
         return None
     name = name_node.value
     datatype = parse_type(type_node, reporter)
     if datatype is None:
         return None
     if not valid_metavariable_type(datatype):
-        reporter.report(d.BadMetaVariable, type_node.span, name=name, reason=f"type {datatype} is not allowed; use {METAVARIABLE_TYPES}")
+        reporter.report(header_messages.BadMetaVariable, type_node.span, name=name, reason=f"type {datatype} is not allowed; use {METAVARIABLE_TYPES}")
         return None
     fix_node = entry.get("fix")
     if fix_node is not None and not isinstance(fix_node.value, bool):
-        reporter.report(d.FieldType, fix_node.span, field="fix", expected="true or false", got=fix_node.type_name)
+        reporter.report(header_messages.FieldType, fix_node.span, field="fix", expected="true or false", got=fix_node.type_name)
         return None
     value = value_node.to_plain()
     why = check_value(value, datatype)
     if why:
-        reporter.report(d.BadMetaVariable, value_node.span, name=name, reason=f"value {value!r} does not match its type {datatype}: {why}")
+        reporter.report(header_messages.BadMetaVariable, value_node.span, name=name, reason=f"value {value!r} does not match its type {datatype}: {why}")
         return None
     return MetaVariable(
         name=name, type=datatype, value=coerce(value, datatype), fix=bool(fix_node and fix_node.value),
