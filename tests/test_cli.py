@@ -79,7 +79,7 @@ def test_unknown_profile_with_a_broken_profile_file(tmp_path: Path) -> None:
 
 
 def test_an_internal_fault_is_one_line_and_debug_shows_the_traceback(monkeypatch) -> None:
-    import mfile.compiler.frontend as check
+    import mfile.commands.check as check
 
     def broken(*args, **kwargs):
         raise RuntimeError("simulated fault of ours")

@@ -20,7 +20,7 @@ from pathlib import Path
 import pytest
 
 from codegen_ir import HEADERS, SOURCE_INFO, era5_program, mnist_program
-from mfile.codegen.jobs import build_plan, plan_jobs
+from mfile.codegen.jobs import assemble_plan, plan_jobs
 from mfile.codegen.profile import load_profile
 from mfile.codegen.render import write_run_dir
 from mfile.diagnostics import Reporter
@@ -108,7 +108,7 @@ def _env(bin_dir: Path, **slurm: str) -> dict[str, str]:
 def _compile(program, pipeline: str, profile_name: str, out: Path, **profile_update):
     profile = load_profile(profile_name).model_copy(update=profile_update)
     reporter = Reporter()
-    plan = build_plan(program, pipeline, profile, SOURCE_INFO, HEADERS, reporter)
+    plan = assemble_plan(program, pipeline, profile, SOURCE_INFO, HEADERS, reporter)
     assert plan is not None, [r.message for r in reporter.reports]
     run_dir = write_run_dir(plan, profile, out)
     (run_dir / "probe").mkdir()
@@ -242,7 +242,7 @@ def test_submit_sh_queues_the_chain_and_names_cannot_break_out_of_comments(tmp_p
     program = program.model_copy(update={"pipelines": (pipe,)})
     source = SOURCE_INFO.model_copy(update={"path": f"/x/a\ntouch {marker}.mfile"})
     profile = load_profile("juwels-booster")
-    plan = build_plan(program, "mnist", profile, source, HEADERS, Reporter())
+    plan = assemble_plan(program, "mnist", profile, source, HEADERS, Reporter())
     run_dir = write_run_dir(plan, profile, tmp_path / "runs")
     proc = subprocess.run(["bash", "submit.sh"], cwd=run_dir, env=_env(shims), capture_output=True, text=True, timeout=60)
     assert proc.returncode == 0, proc.stderr

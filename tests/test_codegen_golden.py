@@ -8,7 +8,7 @@ import pytest
 
 from codegen_ir import HEADERS, SOURCE_INFO, era5_program, mnist_program
 from golden_util import assert_golden, check_shell
-from mfile.codegen.jobs import build_plan
+from mfile.codegen.jobs import assemble_plan
 from mfile.codegen.profile import load_profile
 from mfile.codegen.render import render_scripts, write_run_dir
 from mfile.diagnostics import Reporter
@@ -24,7 +24,7 @@ def _account(monkeypatch: pytest.MonkeyPatch) -> None:
 def _plan(profile_name: str, pipeline: str):
     profile = load_profile(profile_name)
     reporter = Reporter()
-    plan = build_plan(PROGRAMS[pipeline](), pipeline, profile, SOURCE_INFO, HEADERS, reporter)
+    plan = assemble_plan(PROGRAMS[pipeline](), pipeline, profile, SOURCE_INFO, HEADERS, reporter)
     assert plan is not None, [r.message for r in reporter.reports]
     return plan, profile
 
@@ -46,7 +46,7 @@ def test_every_generated_script_passes_shellcheck(profile_name: str, pipeline: s
     program = PROGRAMS[pipeline]()
     if profile_name == "local":  # one small CPU node: ask for what it has
         program = _cpu_only(program)
-    plan = build_plan(program, pipeline, profile, SOURCE_INFO, HEADERS, reporter := Reporter())
+    plan = assemble_plan(program, pipeline, profile, SOURCE_INFO, HEADERS, reporter := Reporter())
     assert plan is not None, [r.message for r in reporter.reports]
     run_dir = write_run_dir(plan, profile, tmp_path)
     scripts = sorted(run_dir.glob("jobs/*")) + [run_dir / "submit.sh"]

@@ -11,7 +11,7 @@ from codegen_ir import HEADERS, HOSTILE, SOURCE_INFO, era5_program, mnist_progra
 from mfile import __version__
 from mfile.codegen import render
 from mfile.codegen.budget import budget_table, job_costs
-from mfile.codegen.jobs import build_plan
+from mfile.codegen.jobs import assemble_plan
 from mfile.codegen.profile import load_profile
 from mfile.codegen.render import write_run_dir
 from mfile.diagnostics import Reporter
@@ -25,7 +25,7 @@ def _account(monkeypatch: pytest.MonkeyPatch) -> None:
 
 def _plan(program=None, pipeline="mnist", profile_name="juwels-booster"):
     profile = load_profile(profile_name)
-    plan = build_plan(program or mnist_program(), pipeline, profile, SOURCE_INFO, HEADERS, Reporter())
+    plan = assemble_plan(program or mnist_program(), pipeline, profile, SOURCE_INFO, HEADERS, Reporter())
     assert plan is not None
     return plan, profile
 

@@ -13,7 +13,7 @@ import pytest
 import yaml
 
 from codegen_ir import HEADERS, SOURCE_INFO, item, loc, pipeline, program, task
-from mfile.codegen.jobs import build_plan
+from mfile.codegen.jobs import assemble_plan
 from mfile.codegen.profile import Profile, load_profile
 from mfile.plan.units import format_time, parse_memory, parse_time
 from mfile.diagnostics import Diagnostic, Reporter
@@ -46,7 +46,7 @@ def test_resource_case(case_path: Path) -> None:
     resources = case["resources"]
     t = task("t", "s", item("demo/x:1.0", case.get("kind", "trainable")), 6, **resources)
     reporter = Reporter()
-    plan = build_plan(program(pipeline("p", [t], {"s": ["t"]})), "p", profile_from_case(case), SOURCE_INFO, HEADERS, reporter)
+    plan = assemble_plan(program(pipeline("p", [t], {"s": ["t"]})), "p", profile_from_case(case), SOURCE_INFO, HEADERS, reporter)
     got = sorted((r.code, r.span.line, r.span.column) for r in reporter.reports)
     want = []
     for code, field in case["expect"]:
@@ -67,19 +67,19 @@ def test_missing_account_says_how_to_set_it(monkeypatch: pytest.MonkeyPatch) -> 
     monkeypatch.delenv("BUDGET_ACCOUNTS")
     t = task("t", "s", item("demo/x:1.0", "algorithm"), 6)
     reporter = Reporter()
-    plan = build_plan(program(pipeline("p", [t], {"s": ["t"]})), "p", load_profile("juwels-booster"), SOURCE_INFO, HEADERS, reporter)
+    plan = assemble_plan(program(pipeline("p", [t], {"s": ["t"]})), "p", load_profile("juwels-booster"), SOURCE_INFO, HEADERS, reporter)
     assert plan is None
     [report] = reporter.reports
     assert report.code == "E411" and "jutil env activate -p" in (report.hint or "")
     # The local profile needs no account.
-    assert build_plan(program(pipeline("p", [t], {"s": ["t"]})), "p", load_profile("local"), SOURCE_INFO, HEADERS, Reporter()) is not None
+    assert assemble_plan(program(pipeline("p", [t], {"s": ["t"]})), "p", load_profile("local"), SOURCE_INFO, HEADERS, Reporter()) is not None
 
 
 def test_account_from_profile_when_env_unset(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("BUDGET_ACCOUNTS")
     profile = load_profile("juwels-booster").model_copy(update={"account": "slts"})
     t = task("t", "s", item("demo/x:1.0", "algorithm"), 6)
-    plan = build_plan(program(pipeline("p", [t], {"s": ["t"]})), "p", profile, SOURCE_INFO, HEADERS, Reporter())
+    plan = assemble_plan(program(pipeline("p", [t], {"s": ["t"]})), "p", profile, SOURCE_INFO, HEADERS, Reporter())
     assert plan is not None and plan.extra["slurm"]["account"] == "slts"
 
 
@@ -95,7 +95,7 @@ def test_big_array_is_split_with_a_warning_not_an_error() -> None:
 
     profile = load_profile("juwels-booster").model_copy(update={"max_array_size": 4, "submit_limit": 100})
     reporter = Reporter()
-    plan = build_plan(_search_program(10), "p", profile, SOURCE_INFO, HEADERS, reporter)
+    plan = assemble_plan(_search_program(10), "p", profile, SOURCE_INFO, HEADERS, reporter)
     assert plan is not None
     assert [(r.code, r.severity.value, r.span.line) for r in reporter.reports] == [("E414", "warning", 9)]
     jobs = plan_jobs(plan, profile)
@@ -108,7 +108,7 @@ def test_big_array_is_split_with_a_warning_not_an_error() -> None:
 def test_over_the_submit_limit_is_an_error() -> None:
     profile = load_profile("juwels-booster").model_copy(update={"max_array_size": 4, "submit_limit": 8})
     reporter = Reporter()
-    assert build_plan(_search_program(10), "p", profile, SOURCE_INFO, HEADERS, reporter) is None
+    assert assemble_plan(_search_program(10), "p", profile, SOURCE_INFO, HEADERS, reporter) is None
     assert "E409" in [r.code for r in reporter.reports]
 
 
@@ -130,7 +130,7 @@ def test_parse_memory(text: str, mb: int) -> None:
 
 def test_defaults_fill_every_field() -> None:
     t = task("t", "s", item("demo/x:1.0", "trainable"), 6, gpus=4)
-    plan = build_plan(program(pipeline("p", [t], {"s": ["t"]})), "p", load_profile("juwels-booster"), SOURCE_INFO, HEADERS, Reporter())
+    plan = assemble_plan(program(pipeline("p", [t], {"s": ["t"]})), "p", load_profile("juwels-booster"), SOURCE_INFO, HEADERS, Reporter())
     res = plan.task("t").resources
     # DDP: one rank per GPU, the node's cores shared among them, the profile's default time.
     assert (res.partition, res.nodes, res.tasks, res.cpus_per_task, res.gpus, res.time, res.requeue) == (
@@ -144,7 +144,7 @@ def test_a_task_shared_by_two_pipelines_is_reported_once() -> None:
     prog = program(pipeline("a", [t], {"s": ["t"]}), pipeline("b", [t], {"s": ["t"]}))
     reporter = Reporter()
     for name in ("a", "b"):
-        assert build_plan(prog, name, load_profile("juwels-cluster"), SOURCE_INFO, HEADERS, reporter) is None
+        assert assemble_plan(prog, name, load_profile("juwels-cluster"), SOURCE_INFO, HEADERS, reporter) is None
     assert [r.code for r in reporter.reports] == ["E405"]
 
 
@@ -153,5 +153,5 @@ def test_missing_account_is_reported_once_per_compile(monkeypatch: pytest.Monkey
     t = task("t", "s", item("demo/x:1.0", "algorithm"), 6)
     prog = program(pipeline("a", [t], {"s": ["t"]}), pipeline("b", [t], {"s": ["t"]}))
     reporter = Reporter()
-    plans = [build_plan(prog, name, load_profile("juwels-cluster"), SOURCE_INFO, HEADERS, reporter) for name in ("a", "b")]
+    plans = [assemble_plan(prog, name, load_profile("juwels-cluster"), SOURCE_INFO, HEADERS, reporter) for name in ("a", "b")]
     assert plans == [None, None] and [r.code for r in reporter.reports] == ["E411"]

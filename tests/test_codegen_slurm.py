@@ -6,7 +6,7 @@ import shlex
 import subprocess
 
 from codegen_ir import HEADERS, SOURCE_INFO, mnist_program
-from mfile.codegen.jobs import array_chunks, build_plan, job_name, plan_jobs
+from mfile.codegen.jobs import array_chunks, assemble_plan, job_name, plan_jobs
 from mfile.codegen.profile import load_profile
 from mfile.codegen.slurm import comment, render_flags, shell_path
 from mfile.diagnostics import Reporter
@@ -44,6 +44,6 @@ def test_array_chunks_stay_below_max_array_size() -> None:
 def test_jobs_follow_data_dependencies(monkeypatch) -> None:
     monkeypatch.setenv("BUDGET_ACCOUNTS", "deepacf")
     profile = load_profile("juwels-booster")
-    plan = build_plan(mnist_program(), "mnist", profile, SOURCE_INFO, HEADERS, Reporter())
+    plan = assemble_plan(mnist_program(), "mnist", profile, SOURCE_INFO, HEADERS, Reporter())
     assert [(j.name, j.after) for j in plan_jobs(plan, profile)] == [
         ("digits", ()), ("split", ("digits",)), ("train", ("split",)), ("evaluate", ("split", "train")), ("save", ("train",))]

@@ -13,7 +13,7 @@ from click.testing import CliRunner
 
 from codegen_ir import era5_program
 from mfile.cli import main
-from mfile.codegen.jobs import build_plan
+from mfile.codegen.jobs import assemble_plan
 from mfile.codegen.profile import load_profile
 from mfile.codegen.render import write_run_dir
 from mfile.commands.submit import submit_command
@@ -21,7 +21,8 @@ from mfile.diagnostics import Reporter
 from mfile.plan.manifest import HeaderInfo, SourceInfo
 from mfile.slurm.scheduler import FakeScheduler
 from mfile.slurm.query import CommandResult, SlurmQuery
-from mfile.commands.status import read_jobs, status_command
+from mfile.commands.status import status_command
+from mfile.plan.state import read_jobs
 from test_status_query import Fake, disabled_sacct, fixture, ids
 
 # Which captured job stands for which job of the era5 run directory.
@@ -38,7 +39,7 @@ def era5_run_dir(tmp_path: Path, job_ids: dict[str, str] | None = None) -> Path:
     header.write_text("name: unet\n")
     sha = lambda p: hashlib.sha256(p.read_bytes()).hexdigest()  # noqa: E731
     profile = load_profile("juwels-booster")  # era5 asks for GPUs
-    plan = build_plan(era5_program(), "era5", profile, SourceInfo(path=str(source), sha256=sha(source)),
+    plan = assemble_plan(era5_program(), "era5", profile, SourceInfo(path=str(source), sha256=sha(source)),
                       (HeaderInfo(ref="demo/unet:2.1", path=str(header), sha256=sha(header)),), Reporter())
     assert plan is not None
     run = write_run_dir(plan, profile, tmp_path / "runs")

@@ -15,7 +15,7 @@ from click.testing import CliRunner
 from codegen_ir import era5_program
 from mfile.cli import main
 from mfile.errors import UsageError
-from mfile.codegen.jobs import build_plan
+from mfile.codegen.jobs import assemble_plan
 from mfile.codegen.profile import load_profile
 from mfile.codegen.render import write_run_dir
 from mfile.commands.submit import submit_command
@@ -33,7 +33,7 @@ def run_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     header.write_text("name: unet\n")
     sha = lambda p: hashlib.sha256(p.read_bytes()).hexdigest()  # noqa: E731
     profile = load_profile("juwels-booster")
-    plan = build_plan(era5_program(), "era5", profile, SourceInfo(path=str(source), sha256=sha(source)),
+    plan = assemble_plan(era5_program(), "era5", profile, SourceInfo(path=str(source), sha256=sha(source)),
                       (HeaderInfo(ref="demo/unet:2.1", path=str(header), sha256=sha(header)),), Reporter())
     assert plan is not None
     return write_run_dir(plan, profile, tmp_path / "runs")
@@ -172,7 +172,7 @@ def test_a_pipeline_reading_another_waits_for_its_queued_job(run_dir: Path) -> N
     reads = Binding(port="model", source_task="save", source_port="model", source_pipeline="era5", type=MODEL)
     predict = task("predict", "s", item("demo/unet:2.1", "trainable"), 3, inputs=[reads])
     profile = load_profile("juwels-booster")
-    plan = build_plan(program(pipeline("infer", [predict], {"s": ["predict"]})), "infer", profile,
+    plan = assemble_plan(program(pipeline("infer", [predict], {"s": ["predict"]})), "infer", profile,
                       SourceInfo(path=str(run_dir.parent.parent / "era5.mfile"), sha256="0" * 64), (), Reporter())
     assert plan is not None and plan.needs_pipelines == ("era5",)
     infer = write_run_dir(plan, profile, run_dir.parent)

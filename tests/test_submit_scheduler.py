@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from codegen_ir import HEADERS, SOURCE_INFO, mnist_program
-from mfile.codegen.jobs import build_plan
+from mfile.codegen.jobs import assemble_plan
 from mfile.codegen.profile import load_profile
 from mfile.codegen.render import write_run_dir
 from mfile.commands.submit import submit_command
@@ -80,7 +80,7 @@ def test_a_compiled_pipeline_runs_on_the_local_slurm(tmp_path: Path, slurm_clust
     shim.chmod(0o755)
     profile = load_profile("local").model_copy(update={"python": str(shim)})
     program = mnist_program(tasks=2, time="00:05:00")  # DDP on two ranks of the one node
-    plan = build_plan(program, "mnist", profile, SOURCE_INFO, HEADERS, reporter := Reporter())
+    plan = assemble_plan(program, "mnist", profile, SOURCE_INFO, HEADERS, reporter := Reporter())
     assert plan is not None, [r.message for r in reporter.reports]
     run_dir = write_run_dir(plan, profile, tmp_path / "runs")
     out, err = io.StringIO(), io.StringIO()
@@ -115,7 +115,7 @@ def test_a_search_runs_as_a_real_job_array_then_its_select_job(tmp_path: Path, s
     spec = spec.model_copy(update={"steps": tuple(s.model_copy(update={"resources": Resources(time="00:05:00")}) for s in spec.steps)})
     tune = task("tune", "tune", None, 9, kind="search", search=spec)
     profile = load_profile("local").model_copy(update={"python": str(shim), "max_array_size": 2})
-    plan = build_plan(program(pipeline("hp", [tune], {"tune": ["tune"]})), "hp", profile, SOURCE_INFO, HEADERS, Reporter())
+    plan = assemble_plan(program(pipeline("hp", [tune], {"tune": ["tune"]})), "hp", profile, SOURCE_INFO, HEADERS, Reporter())
     assert plan is not None
     run_dir = write_run_dir(plan, profile, tmp_path / "runs")
     assert "#SBATCH --array=0-1%2" in (run_dir / "jobs" / "tune.sbatch").read_text()
@@ -162,7 +162,7 @@ def test_usr1_reaches_every_srun_rank_and_the_job_is_requeued(tmp_path: Path, sl
 
     train = mnist_tasks(tasks=2, time="00:05:00")[2].model_copy(update={"inputs": ()})
     profile = load_profile("local").model_copy(update={"python": str(shim)})
-    plan = build_plan(program(pipeline("sig", [train], {"train": ["train"]})), "sig", profile, SOURCE_INFO, HEADERS, Reporter())
+    plan = assemble_plan(program(pipeline("sig", [train], {"train": ["train"]})), "sig", profile, SOURCE_INFO, HEADERS, Reporter())
     run_dir = write_run_dir(plan, profile, tmp_path / "runs")
     job_id = SlurmScheduler().submit(Path("jobs/train.sbatch"), [f"--chdir={run_dir}"], run_dir)
     try:

@@ -1,9 +1,11 @@
 """The ``mfile`` command line: check | compile | submit | run | status | graph | items.
 
 Exit codes (DESIGN.md): 0 clean, 1 the M-File (or plan) has errors, 2 usage error or a
-fault of ours. No traceback reaches a user unless ``--debug`` is given. Each command is a
-thin shell around a function in the module that owns the concern; heavy modules are
-imported inside the command so ``mfile check`` stays fast.
+fault of ours. No traceback reaches a user unless ``--debug`` is given. Only click lives
+here: each command parses its arguments and calls its module in ``mfile.commands``.
+
+Commands are imported when they run, not with this module: ``mfile check`` must not load
+codegen, jinja2 or the Slurm layer that ``compile``, ``submit`` and ``status`` need.
 """
 
 from __future__ import annotations
@@ -18,11 +20,9 @@ from typing import Any, Callable
 import click
 
 from mfile import __version__
-from mfile.diagnostics import FORMATS, Reporter, render
+from mfile.commands.report import EXIT_FAULT, EXIT_OK, emit_reports
+from mfile.diagnostics import FORMATS
 from mfile.errors import UsageError
-
-EXIT_OK, EXIT_ERRORS, EXIT_FAULT = 0, 1, 2
-
 
 
 def _guarded(command: Callable[..., int]) -> Callable[..., None]:
@@ -63,15 +63,6 @@ def _guarded(command: Callable[..., int]) -> Callable[..., None]:
 
 def _item_roots(items: tuple[str, ...]) -> list[Path]:
     return [Path(p) for p in items]
-
-
-def emit_reports(reporter: Reporter, sources: dict[str, str], fmt: str, stream: Any = None) -> None:
-    stream = stream or sys.stdout
-    colour = fmt == "text" and stream.isatty() and "NO_COLOR" not in os.environ
-    text = render(fmt, reporter.sorted(), sources, __version__, colour=colour)
-    if text:
-        stream.write(text)
-        stream.flush()
 
 
 items_option = click.option(
@@ -116,13 +107,9 @@ def main(debug: bool) -> None:
 @_guarded
 def check(files: tuple[Path, ...], items: tuple[str, ...], fmt: str) -> int:
     """Lint M-Files (directories are searched for *.mfile). Exit 0 clean, 1 errors."""
-    from mfile.compiler.frontend import check_paths
+    from mfile.commands.check import check_command  # see "Commands are imported" above
 
-    result = check_paths(list(files), _item_roots(items))
-    emit_reports(result.reporter, result.sources, fmt)
-    if fmt == "text":
-        click.echo(result.summary(), err=True)
-    return EXIT_ERRORS if result.reporter.has_errors else EXIT_OK
+    return check_command(list(files), _item_roots(items), fmt, emit_reports)
 
 
 @main.command("compile")
@@ -146,7 +133,7 @@ def compile_(
     fmt: str,
 ) -> int:
     """Compile an M-File into run directories OUT/<pipeline> (or print the IR)."""
-    from mfile.commands.compile import compile_command
+    from mfile.commands.compile import compile_command  # see "Commands are imported" above
 
     return compile_command(
         file, _item_roots(items), profile, list(pipelines), out, emit, force, fmt, emit_reports
@@ -161,7 +148,7 @@ def compile_(
 @_guarded
 def submit(run_dir: Path, dry_run: bool, resume: bool, stage: str | None) -> int:
     """Queue a compiled run directory on Slurm; prints job ids."""
-    from mfile.commands.submit import submit_command
+    from mfile.commands.submit import submit_command  # see "Commands are imported" above
 
     return submit_command(run_dir, dry_run=dry_run, resume=resume, stage=stage)
 
@@ -176,13 +163,9 @@ def submit(run_dir: Path, dry_run: bool, resume: bool, stage: str | None) -> int
 @_guarded
 def run(file: Path, pipeline: str, items: tuple[str, ...], out: Path, resume: bool, jobs: int | None) -> int:
     """Compile with the local profile and run the whole plan on this machine (no Slurm)."""
-    from mfile.commands.compile import compile_for_run
-    from mfile.local.executor import run_local
+    from mfile.commands.run import run_command  # see "Commands are imported" above
 
-    run_dir = compile_for_run(file, _item_roots(items), pipeline, out, emit_reports)
-    if run_dir is None:
-        return EXIT_ERRORS
-    return run_local(run_dir, resume=resume, jobs=jobs)
+    return run_command(file, _item_roots(items), pipeline, out, resume, jobs, emit_reports)
 
 
 @main.command()
@@ -192,7 +175,7 @@ def run(file: Path, pipeline: str, items: tuple[str, ...], out: Path, resume: bo
 @_guarded
 def status(run_dir: Path, watch: bool, interval: float) -> int:
     """Per task: pending / running / completed / failed / cancelled, job id, time, node."""
-    from mfile.commands.status import status_command
+    from mfile.commands.status import status_command  # see "Commands are imported" above
 
     return status_command(run_dir, watch=watch, interval=interval)
 
@@ -205,7 +188,7 @@ def status(run_dir: Path, watch: bool, interval: float) -> int:
 @_guarded
 def graph(file: Path, pipeline: str, items: tuple[str, ...], fmt: str) -> int:
     """Draw a pipeline: tasks, edges labelled with data types, stages as clusters."""
-    from mfile.commands.compile import graph_command
+    from mfile.commands.compile import graph_command  # see "Commands are imported" above
 
     return graph_command(file, _item_roots(items), pipeline, fmt, emit_reports)
 
@@ -220,9 +203,9 @@ def items() -> None:
 @_guarded
 def items_list(items: tuple[str, ...]) -> int:
     """Every item found, with kind and version."""
-    from mfile.compiler.headers.catalog import list_command
+    from mfile.commands.items import list_items  # see "Commands are imported" above
 
-    return list_command(_item_roots(items))
+    return list_items(_item_roots(items))
 
 
 @items.command("show")
@@ -231,9 +214,9 @@ def items_list(items: tuple[str, ...]) -> int:
 @_guarded
 def items_show(name: str, items: tuple[str, ...]) -> int:
     """An item's header with its types after substitution."""
-    from mfile.compiler.headers.catalog import show_command
+    from mfile.commands.items import show_item  # see "Commands are imported" above
 
-    return show_command(name, _item_roots(items))
+    return show_item(name, _item_roots(items))
 
 
 if __name__ == "__main__":

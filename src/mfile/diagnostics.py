@@ -16,8 +16,10 @@ Code ranges:
 
 from __future__ import annotations
 
+import difflib
 import enum
 import hashlib
+import importlib
 import json
 import string
 import urllib.parse
@@ -73,6 +75,43 @@ class Diagnostic:
             if other is not None and other.__qualname__ != cls.__qualname__:
                 raise RuntimeError(f"diagnostic code {cls.code} used by {other} and {cls}")
             Diagnostic.registry[cls.code] = cls
+
+
+def closest(word: str, choices: Iterable[str], cutoff: float = 0.6, ignore_case: bool = True) -> str | None:
+    """The choice nearest to ``word`` (an exact match first when case is ignored), or None."""
+    choices = list(choices)
+    if not ignore_case:
+        found = difflib.get_close_matches(word, choices, n=1, cutoff=cutoff)
+        return found[0] if found else None
+    lowered = {c.lower(): c for c in choices}
+    if word.lower() in lowered:
+        return lowered[word.lower()]
+    found = difflib.get_close_matches(word.lower(), list(lowered), n=1, cutoff=cutoff)
+    return lowered[found[0]] if found else None
+
+
+def did_you_mean(name: str, candidates: Iterable[str]) -> str:
+    """`` (did you mean 'x'?)`` for a close candidate (names are case-sensitive), else ""."""
+    best = closest(name, sorted(candidates), cutoff=0.7, ignore_case=False)
+    return f" (did you mean {best!r}?)" if best else ""
+
+
+# The modules that define diagnostic classes, bottom layer first. They sit above this module
+# (they subclass Diagnostic), so they are named here and loaded only when the whole catalogue
+# is asked for (docs, tests, ``mfile explain``-style listings), never on the check path.
+CATALOGUES = (
+    "mfile.mfile_grammar.syntax",  # E0xx, limits E51x
+    "mfile.compiler.messages",  # E1xx, E2xx, E50x
+    "mfile.compiler.headers.messages",  # E3xx
+    "mfile.codegen.resources",  # E4xx
+)
+
+
+def catalogue() -> dict[str, type[Diagnostic]]:
+    """Every diagnostic code mfile can report, whatever has been imported so far."""
+    for module in CATALOGUES:
+        importlib.import_module(module)
+    return dict(sorted(Diagnostic.registry.items()))
 
 
 @dataclass(frozen=True)

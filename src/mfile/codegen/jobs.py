@@ -1,6 +1,6 @@
 """From one pipeline of the IR to a ``Plan`` (resolved and checked) and from a plan to jobs.
 
-``build_plan`` is the compiler's last checking step: every task's resources are resolved
+``assemble_plan`` is the compiler's last checking step: every task's resources are resolved
 against the profile (``resources.py``) and the whole pipeline against the site's limits.
 ``plan_jobs`` is pure: the Slurm jobs of a plan and the ``afterok`` edges between them, in
 the order ``submit.sh`` and ``mfile submit`` queue them. A task is one job; a search is one
@@ -14,6 +14,7 @@ import os
 import re
 import sys
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Literal
 
 from mfile import __version__
@@ -112,7 +113,7 @@ def resolve_account(profile: Profile, environ: dict[str, str] | None = None) -> 
     return profile.account
 
 
-def build_plan(
+def assemble_plan(
     program: ir.Program,
     pipeline: str,
     profile: Profile,
@@ -170,6 +171,20 @@ def build_plan(
         needs_pipelines=tuple(needs),
         extra={"items": [f"{name}:{version}" for name, version in items], "slurm": slurm},
     )
+
+
+def headers_of(pipeline: ir.Pipeline) -> tuple[HeaderInfo, ...]:
+    """Every item header the pipeline uses (search steps included), once each, sorted."""
+    found: dict[str, HeaderInfo] = {}
+    tasks = list(pipeline.tasks)
+    while tasks:
+        task = tasks.pop()
+        if task.search is not None:
+            tasks.extend(task.search.steps)
+        if task.item is not None:
+            path = str(Path(task.item.directory) / "MantikHeader")
+            found[task.item.ref] = HeaderInfo(ref=task.item.ref, path=path, sha256=task.item.header_sha256)
+    return tuple(found[k] for k in sorted(found))
 
 
 def _drop_repeats(reporter: Reporter, first: int) -> None:

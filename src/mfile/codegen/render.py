@@ -9,7 +9,6 @@ recompile unless ``force``.
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
 import tempfile
@@ -25,6 +24,9 @@ from mfile.codegen.slurm import comment, launch, render_flags, sbatch_options, w
 from mfile.plan import manifest
 from mfile.errors import UsageError
 from mfile.plan.manifest import Plan
+from mfile.slurm.query import parse_squeue, run_command, squeue_argv
+from mfile.plan.state import done_tasks, read_jobs
+import fcntl
 
 TEMPLATES = Path(__file__).resolve().parent.parent / "templates"
 RANK_ENV = "jobs/rank-env.sh"
@@ -105,20 +107,6 @@ def render_scripts(plan: Plan, profile: Profile) -> dict[str, str]:
     return dict(sorted(out.items()))
 
 
-def _done_tasks(run_dir: Path) -> list[str]:
-    done = []
-    state = run_dir / "state"
-    for record in sorted(state.glob("*.json")) if state.is_dir() else []:
-        if record.name == "jobs.json":
-            continue
-        try:
-            if json.loads(record.read_text(encoding="utf-8")).get("status") == "done":
-                done.append(record.stem)
-        except (OSError, ValueError, AttributeError):
-            continue
-    return done
-
-
 class RunDirError(UsageError):
     """The target cannot be (re)written: not a run directory, or a submit is running on it."""
 
@@ -133,8 +121,6 @@ def _check_replaceable(target: Path) -> None:
                      "choose another -o or remove it yourself")
     lock = target / "state" / "submit.lock"
     if lock.is_file():
-        import fcntl
-
         with open(lock, "a+", encoding="utf-8") as handle:
             try:
                 fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -149,9 +135,6 @@ def _check_no_live_jobs(target: Path, query: Callable[[list[str]], Any] | None =
 
     One squeue call for all recorded job ids; where Slurm cannot be asked (no squeue here,
     a login node without the cluster), there is nothing to protect and nothing is refused."""
-    from mfile.slurm.query import parse_squeue, run_command, squeue_argv
-    from mfile.commands.status import read_jobs
-
     try:
         rows, _ = read_jobs(target)
     except (OSError, ValueError):
@@ -227,7 +210,7 @@ def _carry_over(previous: Path, fresh: Path, moved: list[Path]) -> None:
 
     Every relative path moved is appended to ``moved`` so a failure can move it back."""
     rels = []
-    done = _done_tasks(previous)
+    done = done_tasks(previous)
     for task_id in done:
         rels += [Path("state") / f"{task_id}.json", Path("state") / task_id, Path("data") / task_id]
     # A search that did not finish keeps its finished grid points: the runtime checks each

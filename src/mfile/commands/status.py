@@ -13,32 +13,22 @@ final, then says 0 only when all completed).
 
 from __future__ import annotations
 
-import json
 import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, TextIO
+from typing import Callable, TextIO
 
 from mfile.errors import UsageError
 from mfile.plan import manifest
 from mfile.slurm.query import JobInfo, SlurmQuery, format_elapsed
+from mfile.plan.state import JobRow, is_done, read_jobs
 
 TAIL_LINES = 10
 MIN_INTERVAL = 0.5  # seconds: --watch never polls faster than this
 STATES = ("pending", "running", "completed", "failed", "cancelled", "skipped-as-done", "not-submitted", "unknown")
 FINAL = frozenset({"completed", "failed", "cancelled", "skipped-as-done", "not-submitted", "unknown"})
 BAD = frozenset({"failed", "cancelled", "unknown"})
-
-
-@dataclass(frozen=True)
-class JobRow:
-    """A job as ``mfile submit`` recorded it."""
-
-    name: str  # job name within the run: the task id, <search>.partN or <search>.select
-    task: str
-    kind: str  # task | array | select
-    job_id: str
 
 
 @dataclass
@@ -54,47 +44,6 @@ class Line:
     @property
     def final(self) -> bool:
         return self.state in FINAL
-
-
-def read_jobs(run_dir: Path) -> tuple[list[JobRow], str | None]:
-    """Rows of ``state/jobs.json`` (and when they were submitted); [] before any submit.
-
-    Accepts submit's format (``{"jobs": [{"name", "task", "kind", "job_id"}, ...]}``) and a plain
-    mapping ``{"jobs": {name: job_id}}`` or ``{name: job_id}``.
-    """
-    try:
-        data: Any = json.loads(manifest.jobs_path(run_dir).read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        return [], None
-    except (OSError, ValueError) as exc:
-        raise ValueError(f"{manifest.jobs_path(run_dir)} is unreadable ({exc})") from None
-    when = data.get("submitted_at") if isinstance(data, dict) else None
-    jobs = data.get("jobs", data) if isinstance(data, dict) else data
-    rows: list[JobRow] = []
-    if isinstance(jobs, dict):
-        for name, job_id in jobs.items():
-            if name in ("format", "submitted_by", "submitted_at"):
-                continue
-            task, _, suffix = str(name).partition(".")
-            kind = "select" if suffix == "select" else "task"
-            rows.append(JobRow(str(name), task, kind, str(job_id).split(";")[0]))
-    elif isinstance(jobs, list):
-        for entry in jobs:
-            if isinstance(entry, dict) and entry.get("job_id") is not None:
-                name = str(entry.get("name") or entry.get("task"))
-                rows.append(
-                    JobRow(name, str(entry.get("task") or name.split(".")[0]), str(entry.get("kind", "task")),
-                           str(entry["job_id"]).split(";")[0])
-                )
-    return rows, when if isinstance(when, str) else None
-
-
-def record_done(run_dir: Path, task_id: str) -> bool:
-    try:
-        record = json.loads(manifest.state_path(run_dir, task_id).read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return False
-    return isinstance(record, dict) and record.get("status") == "done"
 
 
 def tail(path: Path, n: int = TAIL_LINES) -> list[str]:
@@ -151,7 +100,7 @@ def job_line(run_dir: Path, row: JobRow, jobs: list[JobInfo] | None, slurm_error
     if not jobs:
         # Forgotten by Slurm (finished before MinJobAge, no accounting): the task's record decides
         # (a search's record is written by its select job, after every array element).
-        if record_done(run_dir, row.task):
+        if is_done(run_dir, row.task):
             line.state, line.note = "completed", "Slurm no longer lists the job; the completion record says done"
             return line
         line.note = (f"cannot ask Slurm: {slurm_error}" if slurm_error
@@ -203,7 +152,7 @@ def collect(run_dir: Path, query: SlurmQuery) -> tuple[list[Line], str | None]:
     for task in plan.pipeline.tasks:
         known.add(task.id)
         if task.id not in by_task:
-            state = "skipped-as-done" if record_done(run_dir, task.id) else "not-submitted"
+            state = "skipped-as-done" if is_done(run_dir, task.id) else "not-submitted"
             lines.append(Line(task.id, state))
             continue
         for row in by_task[task.id]:

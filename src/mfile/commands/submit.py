@@ -9,7 +9,6 @@ submits of one run directory cannot interleave, and ``state/jobs.json`` with the
 
 from __future__ import annotations
 
-import datetime as _dt
 import fcntl
 import hashlib
 import json
@@ -26,6 +25,7 @@ from mfile.plan import manifest
 from mfile.errors import UsageError
 from mfile.plan.manifest import Plan
 from mfile.slurm.scheduler import Scheduler, SchedulerError, SlurmScheduler
+from mfile.plan.state import is_done, write_jobs
 
 RETRY_DELAYS = (1.0, 2.0, 4.0, 8.0, 16.0)  # seconds between attempts after a transient failure
 LOCK_NAME = "submit.lock"
@@ -33,14 +33,6 @@ LOCK_NAME = "submit.lock"
 
 class SubmitError(UsageError):
     """A problem with how submit was called or with the run directory (exit 2)."""
-
-
-def is_done(run_dir: Path, task_id: str) -> bool:
-    """A task is done when its completion record exists and says so. Whether the record still
-    matches its inputs is the runtime's check when the job runs (a stale one is redone)."""
-    from mfile.runtime.records import read_record  # light: no xarray on this path
-
-    return read_record(manifest.state_path(run_dir, task_id)) is not None
 
 
 def select_tasks(plan: Plan, run_dir: Path, resume: bool, stage: str | None) -> list[str]:
@@ -128,25 +120,6 @@ def _submit_with_retry(scheduler: Scheduler, job: Job, options: list[str], run_d
             err.write(f"mfile: sbatch for {job.name} failed ({exc}); retrying in {delay:g} s\n")
             sleep(delay)
     raise AssertionError("unreachable")
-
-
-def _write_jobs(run_dir: Path, rows: list[dict], keep_from_before: set[str]) -> None:
-    path = manifest.jobs_path(run_dir)
-    previous: list[dict] = []
-    try:
-        previous = json.loads(path.read_text(encoding="utf-8")).get("jobs", [])
-    except (OSError, ValueError, AttributeError):
-        previous = []
-    kept = [r for r in previous if isinstance(r, dict) and r.get("task") in keep_from_before]
-    data = {
-        "format": 1,
-        "submitted_by": "mfile submit",
-        "submitted_at": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
-        "jobs": kept + rows,
-    }
-    tmp = path.with_suffix(".json.tmp")
-    tmp.write_text(json.dumps(data, indent=2) + "\n", encoding="utf-8")
-    os.replace(tmp, path)
 
 
 def submit_command(
@@ -238,5 +211,5 @@ def _submit_jobs(run_dir: Path, plan: Plan, jobs: list[Job], tasks: set[str], ex
         out.write(f"{job.name}: {job_id}\n")
         out.flush()
     keep = {t.id for t in plan.pipeline.tasks} - tasks
-    _write_jobs(run_dir, rows, keep)
+    write_jobs(run_dir, rows, keep)
     return 0

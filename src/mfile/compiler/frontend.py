@@ -11,11 +11,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from mfile.plan import ir
-from mfile.compiler.build import Typer, build_program
+from mfile.compiler.program import build_program
+from mfile.compiler.typer import Typer
 from mfile.compiler.headers.catalog import ItemCatalog
 from mfile.compiler.lower import lower
 from mfile.compiler.scope import resolve
-from mfile.diagnostics import Reporter, Severity, Span, UnreadableFile
+from mfile.compiler.messages import NoPipelines, UnknownPipeline
+from mfile.diagnostics import Reporter, Severity, Span, UnreadableFile, did_you_mean
 from mfile.mfile_grammar.parser import parse
 from mfile.mfile_grammar.source import read_source
 
@@ -121,3 +123,32 @@ def check_source(text: str, file: str = "<string>", roots: list[Path] | None = N
     reporter = Reporter()
     Checker(roots or []).check_text(text, Path(file), reporter)
     return reporter
+
+
+def front_end(file: Path, roots: list[Path]) -> tuple[CheckResult, ir.Program | None]:
+    """Parse, resolve, lower, type: the IR, or None when the M-File has errors."""
+    result = CheckResult()
+    check_file_guarded(Checker(roots), file, result)
+    program = result.programs.get(str(file))
+    if result.reporter.has_errors:
+        return result, None
+    return result, program
+
+
+def select_pipelines(
+    program: ir.Program, wanted: list[str], reporter: Reporter, file: Path
+) -> list[ir.Pipeline]:
+    names = [p.name for p in program.pipelines]
+    if not names:
+        reporter.report(NoPipelines, Span.whole_file(str(file)))
+        return []
+    chosen = []
+    for name in wanted or names:
+        if name not in names:
+            reporter.report(
+                UnknownPipeline, Span.whole_file(str(file)), name=name,
+                suggestion=did_you_mean(name, names), available=", ".join(names),
+            )  # fmt: skip
+            continue
+        chosen.append(next(p for p in program.pipelines if p.name == name))
+    return chosen

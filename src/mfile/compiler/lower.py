@@ -7,24 +7,15 @@ The result, :class:`Lowered`, is turned into the typed IR by ``build.py``.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 from typing import Any
 
 from mfile.compiler import calls, methods
 from mfile.compiler.folding import DictLit, ListLit, fold_binary, fold_unary
 from mfile.compiler.headers.catalog import ItemCatalog
-from mfile.compiler.builtins import (
-    BUILTIN_NAMES,
-    DSL_BUILTINS,
-    METHODS,
-    ConstantError,
-    DuplicateKey,
-    NotCallable,
-    UnknownAttribute,
-    UnpackMismatch,
-    UselessStatement,
-    did_you_mean,
-)
+from mfile.compiler.builtins import BUILTIN_NAMES, DSL_BUILTINS, METHODS
+from mfile.diagnostics import did_you_mean
+from mfile.compiler.messages import ConstantError, DuplicateKey, NotCallable, UnknownAttribute, UnpackMismatch, UselessStatement
 from mfile.compiler.values import (
     UNKNOWN,
     BoundMethod,
@@ -41,22 +32,12 @@ from mfile.compiler.values import (
     TaskUse,
     describe,
 )
-from mfile.diagnostics import Diagnostic, Reporter, Span
+from mfile.diagnostics import Reporter, Span
 from mfile.mfile_grammar import ast
-
-
-class TooDeep(Diagnostic):
-    code = "E502"
-    message = "expression is nested too deeply to evaluate"
-    hint = "flatten the expression; see docs/security.md for the limits"
-
-
-@dataclass
-class Lowered:
-    env: dict[str, Any] = field(default_factory=dict)
-    pipelines: list[PipelineDef] = field(default_factory=list)
-    tasks: list[TaskDef] = field(default_factory=list)  # every TaskDef made, in order
-    searches: list[SearchDef] = field(default_factory=list)
+from mfile.compiler.messages import TooDeep
+from mfile.compiler.lowering import Lowered
+from mfile.compiler.ports import output_ports
+from mfile.compiler.typer import Typer
 
 
 def lower(module: ast.Module, catalog: ItemCatalog, reporter: Reporter, typer: Any = None) -> Lowered:
@@ -67,9 +48,9 @@ class Lowerer:
     def __init__(self, catalog: ItemCatalog, reporter: Reporter, typer: Any = None) -> None:
         self.catalog = catalog
         self.reporter = reporter
-        # build.Typer: get_output_reference() needs a header resolved with the task's
-        # params while lowering; building the IR later reuses the same cache.
-        self.typer = typer
+        # get_output_reference() needs a header resolved with the task's params while
+        # lowering; building the IR later reuses the same cache.
+        self.typer = typer or Typer(reporter)
         self.out = Lowered()
 
     # ------------------------------------------------------------------ statements
@@ -224,7 +205,7 @@ class Lowerer:
     def task_attribute(self, task: TaskDef, attr: str, node: ast.Attribute) -> Any:
         if attr in METHODS:
             return BoundMethod(task, attr)
-        ports = calls.output_ports(task)
+        ports = output_ports(task)
         if ports is None:  # item did not resolve: already reported
             return UNKNOWN
         if attr == "output" and set(ports) == {"train", "test"}:

@@ -3,72 +3,71 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from mfile.compiler.calls import Args, Kwargs, as_ref, check_signature, expect
 from mfile.compiler.folding import DictLit, ListLit
-from mfile.compiler.builtins import METHODS, SetInputNameMisuse
+from mfile.compiler.lowering import Lowering
+from mfile.compiler.typer import output_columns
+from mfile.compiler.builtins import METHODS
+from mfile.compiler.messages import SetInputNameMisuse
 from mfile.compiler.values import UNKNOWN, BoundMethod, OutputRef, TaskDef, TaskUse
 from mfile.diagnostics import Span
 from mfile.mfile_grammar import ast
 
-if TYPE_CHECKING:
-    from mfile.compiler.lower import Lowerer
-
 
 def call_method(
-    lw: "Lowerer", method: BoundMethod, node: ast.Call, args: Args, kwargs: Kwargs, name_spans: dict[str, Span]
+    lowerer: Lowering, method: BoundMethod, node: ast.Call, args: Args, kwargs: Kwargs, name_spans: dict[str, Span]
 ) -> Any:
     target, name = method.target, method.name
     sig = METHODS[name]
     if name == "set_input":
-        return _set_input(lw, target, node, args, kwargs)
-    if not check_signature(lw, sig, node, args, kwargs, name_spans):
+        return _set_input(lowerer, target, node, args, kwargs)
+    if not check_signature(lowerer, sig, node, args, kwargs, name_spans):
         return UNKNOWN
     if name == "configure":
-        return _configure(lw, target, kwargs)
+        return _configure(lowerer, target, kwargs)
     if name == "set_input_name":
         value, span = args[0]
-        if expect(lw, name, "the input name", value, span, (str,), "a string"):
+        if expect(lowerer, name, "the input name", value, span, (str,), "a string"):
             if not value.isidentifier():
-                lw.reporter.report(SetInputNameMisuse, span, reason=f"{value!r} is not a valid name")
+                lowerer.reporter.report(SetInputNameMisuse, span, reason=f"{value!r} is not a valid name")
             else:
                 target.input_name, target.input_name_span = value, span
         return UNKNOWN if target is UNKNOWN else None
     if name == "get_output_reference":
-        from mfile.compiler.build import output_columns  # typing needs the header
 
-        columns = output_columns(lw, target, node.span)
+        columns = output_columns(lowerer.typer, target, node.span)
         if columns is None:
             return UNKNOWN
         return ListLit(node.span, tuple((OutputRef(node.span, target, "output", (c,)), node.span) for c in columns))
     return UNKNOWN
 
 
-def _configure(lw: "Lowerer", task: TaskDef, kwargs: Kwargs) -> Any:
+def _configure(lowerer: Lowering, task: TaskDef, kwargs: Kwargs) -> Any:
     params = dict(task.params)
     resources = dict(task.resources)
     for key, target in (("params", params), ("resources", resources)):
         if key not in kwargs:
             continue
         value, span = kwargs[key]
-        if not expect(lw, "configure", key, value, span, (DictLit,), "a dict {name: value}"):
+        if not expect(lowerer, "configure", key, value, span, (DictLit,), "a dict {name: value}"):
             continue
         for k, kspan, v, vspan in value.entries:
-            if not expect(lw, "configure", f"a {key} key", k, kspan, (str,), "a string"):
+            if not expect(lowerer, "configure", f"a {key} key", k, kspan, (str,), "a string"):
                 continue
             target[k] = (v, kspan if key == "params" else vspan)
-    return lw.configured(task, params=params, resources=resources)
+    return lowerer.configured(task, params=params, resources=resources)
 
 
-def _set_input(lw: "Lowerer", target: Any, node: ast.Call, args: Args, kwargs: Kwargs) -> Any:
+def _set_input(lowerer: Lowering, target: Any, node: ast.Call, args: Args, kwargs: Kwargs) -> Any:
     # A failed argument is left out but the task stays in its stage, so one mistake upstream
     # does not turn into "not in pipeline" errors downstream.
     incomplete = False
     positional = []
     spans: dict[str, Span] = {}
     for value, span in args:
-        ref = as_ref(lw, value, span)
+        ref = as_ref(lowerer, value, span)
         if ref is None:
             incomplete = True
             continue
@@ -76,7 +75,7 @@ def _set_input(lw: "Lowerer", target: Any, node: ast.Call, args: Args, kwargs: K
         positional.append(ref)
     named: dict[str, OutputRef] = {}
     for key, (value, span) in kwargs.items():
-        ref = as_ref(lw, value, span)
+        ref = as_ref(lowerer, value, span)
         if ref is None:
             incomplete = True
             continue

@@ -2,88 +2,21 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
-
 from mfile.plan import ir
-from mfile.compiler.calls import OPTIONAL_INPUTS, input_ports
+from mfile.compiler.ports import OPTIONAL_INPUTS, input_ports
 from mfile.compiler.typecheck import check_binding
-from mfile.plan.types import VOID, DataType, Fundamental
+from mfile.plan.types import VOID, DataType
 from mfile.compiler.values import OutputRef, PipelineDef, SearchDef, TaskDef, TaskUse
-from mfile.diagnostics import Diagnostic, Reporter, Span
-
-if TYPE_CHECKING:
-    from mfile.compiler.build import Typer
-
-
-class TaskNotInPipeline(Diagnostic):
-    code = "E120"
-    message = "{what} reads from task {source!r}, which is not in pipeline {pipeline!r}"
-    hint = "add {source!r} to a stage of {pipeline!r} before this one (items can be reused across pipelines)"
-
-
-class DuplicateTask(Diagnostic):
-    code = "E121"
-    message = "task {task!r} appears twice in pipeline {pipeline!r} (first on line {line})"
-    hint = "a task runs once per pipeline; make a second task with its own name for a second run"
-
-
-class StageOrder(Diagnostic):
-    code = "E122"
-    message = "task {task!r} in stage {stage!r} reads from {source!r} in the later stage {source_stage!r}"
-    hint = "stages run in order: move {source!r} to this stage or an earlier one"
-
-
-class Cycle(Diagnostic):
-    code = "E123"
-    message = "pipeline {pipeline!r} has a cycle: {cycle}"
-    hint = "a task cannot depend on its own output, directly or through others"
-
-
-class UnconnectedInput(Diagnostic):
-    code = "E124"
-    message = "input {port!r} of task {task!r} is not connected"
-    hint = "{hint}"
-
-
-class SetInputOnDataset(Diagnostic):
-    code = "E131"
-    message = "task {task!r} is a dataset and takes no inputs"
-    hint = "datasets start a pipeline; list it without set_input(...)"
-
-
-class WrongInputCount(Diagnostic):
-    code = "E132"
-    message = "task {task!r} takes {expected} input(s) ({ports}), got {got}"
-    hint = "pass one output reference per input"
-
-
-class UnknownInputName(Diagnostic):
-    code = "E133"
-    message = "task {task!r} has no input named {port!r}; its inputs are: {ports}"
-    hint = "name an existing input, or call .set_input(ref) positionally"
-
-
-class EmptyPipeline(Diagnostic):
-    code = "E134"
-    message = "pipeline {pipeline!r} has no tasks"
-    hint = 'list tasks in its stages: MantikPipeline(stages={{"stage1": [task]}})'
-
-
-@dataclass(eq=False)
-class Member:
-    obj: Any  # TaskDef | SearchDef
-    use: TaskUse | None
-    stage: str
-    stage_index: int
-    span: Span
-    id: str = ""
-    inputs: dict[str, tuple[OutputRef, Span]] = field(default_factory=dict)
-
+from mfile.diagnostics import Reporter, Span
+from mfile.compiler.messages import Cycle, DuplicateTask, EmptyPipeline, SetInputOnDataset, StageOrder, TaskNotInPipeline, UnconnectedInput, UnknownInputName, WrongInputCount
+from mfile.compiler.typecheck import concrete
+from mfile.compiler.typer import Typer, produced_type
+from mfile.compiler.search import build_search, component_inputs
+from mfile.compiler.values import Member, auto_id
 
 class PipelineBuilder:
     def __init__(
-        self, name: str, pdef: PipelineDef, typer: "Typer", reporter: Reporter, members_of: dict[str, set[int]]
+        self, name: str, pdef: PipelineDef, typer: Typer, reporter: Reporter, members_of: dict[str, set[int]]
     ) -> None:
         self.name, self.pdef, self.typer, self.reporter = name, pdef, typer, reporter
         self.members_of = members_of  # pipeline name -> ids of task objects, for cross-pipeline models
@@ -91,7 +24,6 @@ class PipelineBuilder:
         self.by_obj: dict[int, Member] = {}
 
     def build(self) -> ir.Pipeline | None:
-
         self.collect()
         if not self.members:
             if not self.pdef.had_errors:
@@ -117,8 +49,6 @@ class PipelineBuilder:
     # ------------------------------------------------------------------ members
 
     def collect(self) -> None:
-        from mfile.compiler.build import auto_id
-
         taken: dict[str, Member] = {}
         for index, (stage, _, elements) in enumerate(self.pdef.stages):
             for element, span in elements:
@@ -148,8 +78,6 @@ class PipelineBuilder:
 
     def ports_of(self, member: Member, count: int) -> tuple[str, ...] | None:
         if isinstance(member.obj, SearchDef):
-            from mfile.compiler.search import component_inputs
-
             return tuple(component_inputs(member.obj))
         return input_ports(member.obj, count)
 
@@ -247,9 +175,6 @@ class PipelineBuilder:
     # ------------------------------------------------------------------ types
 
     def typed_task(self, member: Member) -> tuple[ir.Task, list[ir.Edge]]:
-        from mfile.compiler.build import produced_type
-        from mfile.compiler.search import build_search
-
         produced: dict[str, tuple[DataType, Span]] = {}
         sources: dict[str, tuple[str, str | None]] = {}
         for port, (ref, span) in member.inputs.items():
@@ -260,7 +185,7 @@ class PipelineBuilder:
             outs = self.typer.outputs.get(id(ref.task), {})
             produced[port] = (produced_type(self.reporter, outs, ref, span, found[0]), span)
         if isinstance(member.obj, SearchDef):
-            task, outs = build_search(self, member, produced, sources)
+            task, outs = build_search(self.typer, self.reporter, member, produced, sources)
             self.typer.outputs[id(member.obj)] = outs
             return task, self.edges(member, produced, sources)
         obj: TaskDef = member.obj
@@ -275,7 +200,7 @@ class PipelineBuilder:
             bindings.append(
                 ir.Binding(
                     port=port, source_task=sources[port][0], source_port=ref.port, columns=ref.columns,
-                    source_pipeline=sources[port][1], type=_concrete(want, datatype), loc=ir.Loc.of(span),
+                    source_pipeline=sources[port][1], type=concrete(want, datatype), loc=ir.Loc.of(span),
                 )  # fmt: skip
             )
         item = obj.item.ref if obj.item is not None else self.typer.trained_item(obj)
@@ -296,13 +221,6 @@ class PipelineBuilder:
             for port in sorted(produced)
             if sources[port][1] is None
         ]
-
-
-def _concrete(wanted: DataType, produced: DataType) -> DataType:
-    """The type the runtime checks data against: the consumer's, unless it is generic."""
-    if isinstance(wanted, Fundamental) and wanted.name == "void":
-        return produced
-    return wanted
 
 
 def _find_cycle(deps: dict[str, set[str]], remaining: list[str]) -> list[str]:

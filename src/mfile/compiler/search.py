@@ -10,60 +10,25 @@ from __future__ import annotations
 
 import itertools
 import math
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from mfile.plan import ir
-from mfile.compiler.calls import input_ports
+from mfile.compiler.ports import input_ports
 from mfile.compiler.builtins import METRIC_MODES
 from mfile.plan.types import FLOAT64, VOID, Column, DataType, Model, Tabular
 from mfile.compiler.values import HyperParameterDef, SearchDef, TaskDef
-from mfile.diagnostics import Diagnostic, Span
-
-if TYPE_CHECKING:
-    from mfile.compiler.pipelines import Member, PipelineBuilder
+from mfile.diagnostics import Span
+from mfile.compiler.messages import GridTooLarge, GridValueType, HyperParameterNotSearched, MetricNotInComponent, UnusedHyperParameter
+from mfile.compiler.headers.loader import check_value
+from mfile.compiler.typecheck import check_binding, concrete
+from mfile.diagnostics import Reporter
+from mfile.compiler.typer import Typer
+from mfile.compiler.values import Member, auto_id
 
 MAX_GRID_POINTS = 100_000  # docs/security.md: a grid is expanded into plan.json
 
 
-class HyperParameterNotSearched(Diagnostic):
-    code = "E126"
-    message = "param {param!r} of {task} is the hyperparameter {hp!r}, but no HyperParameterSearch runs this task"
-    hint = "put the task in pipeline_component(...) inside a HyperParameterSearch, or give the param a value"
-
-
-class UnusedHyperParameter(Diagnostic):
-    code = "E127"
-    message = "hyperparameter {hp!r} is searched but no step of the component uses it"
-    hint = 'use it in a step: task.configure(params={{"batch_size": {hp}}})'
-
-
-class GridValueType(Diagnostic):
-    code = "E209"
-    message = "value {value!r} for hyperparameter {hp!r} does not fit param {param!r} of step {step!r}: {reason}"
-    hint = "the grid's values must have the metaVariable's type"
-
-
-class GridTooLarge(Diagnostic):
-    code = "E503"
-    message = "the search grid has {size} points, over the limit of {limit}"
-    hint = "search fewer combinations (or split the search); see docs/security.md for the limits"
-
-
-class MetricNotInComponent(Diagnostic):
-    code = "E210"
-    message = "the search metric must be a metric of a step of its component, got {got}"
-    hint = "metric=component.evaluate.metric (an evaluate step), or a trainable step's .stats"
-
-
-class ComponentExternalInput(Diagnostic):
-    code = "E135"
-    message = "step {step!r} of a pipeline component reads {source!r} directly"
-    hint = "inside a component, steps get their inputs from the search: name them with set_input_name(...)"
-
-
 def step_ids(search: SearchDef) -> list[str]:
-    from mfile.compiler.build import auto_id
-
     ids: list[str] = []
     for step in search.component.steps:
         base = step.id or auto_id(step)
@@ -113,16 +78,13 @@ def component_inputs(search: SearchDef) -> list[str]:
 
 
 def build_search(
-    builder: "PipelineBuilder",
-    member: "Member",
+    typer: Typer,
+    reporter: Reporter,
+    member: Member,
     produced: dict[str, tuple[DataType, Span]],
     sources: dict[str, tuple[str, str | None]],
 ) -> tuple[ir.Task, dict[str, DataType]]:
-    from mfile.compiler.typecheck import check_binding
-    from mfile.compiler.pipelines import _concrete
-
     search: SearchDef = member.obj
-    typer, reporter = builder.typer, builder.reporter
     steps = search.component.steps
     ids = step_ids(search)
     wires = wiring(search)
@@ -152,7 +114,7 @@ def build_search(
                 search_wanted.setdefault(bindings_src[port][1], want)
             bindings.append(
                 ir.Binding(port=port, source_task=bindings_src[port][0], source_port=bindings_src[port][1],
-                           type=_concrete(want, datatype))  # fmt: skip
+                           type=concrete(want, datatype))  # fmt: skip
             )
         step_tasks.append(
             ir.Task(
@@ -162,8 +124,8 @@ def build_search(
                 loc=ir.Loc.of(step.span),
             )  # fmt: skip
         )
-    grid, points = _grid(builder, search, ids)
-    metric_step, metric_port, metric_column = _metric(builder, search, ids)
+    grid, points = _grid(reporter, search, ids)
+    metric_step, metric_port, metric_column = _metric(reporter, search, ids)
     mode = search.mode or METRIC_MODES.get(metric_column, "min")
     trainer = next((i for i, s in enumerate(steps) if s.kind == "trainable"), None)
     # A trainable whose params had errors has no typed outputs: the search still gets a model port.
@@ -175,7 +137,7 @@ def build_search(
         ref = member.inputs[port][0]
         bindings.append(
             ir.Binding(port=port, source_task=sources[port][0], source_port=ref.port, columns=ref.columns,
-                       source_pipeline=sources[port][1], type=_concrete(want, datatype), loc=ir.Loc.of(span))  # fmt: skip
+                       source_pipeline=sources[port][1], type=concrete(want, datatype), loc=ir.Loc.of(span))  # fmt: skip
         )
     resources = step_tasks[trainer if trainer is not None else 0].resources if step_tasks else ir.Resources()
     spec = ir.SearchSpec(
@@ -191,11 +153,8 @@ def build_search(
 
 
 def _grid(
-    builder: "PipelineBuilder", search: SearchDef, ids: list[str]
+    reporter: Reporter, search: SearchDef, ids: list[str]
 ) -> tuple[dict[str, tuple[Any, ...]], tuple[dict[str, dict[str, Any]], ...]]:
-    from mfile.compiler.headers.loader import check_value
-
-    reporter = builder.reporter
     targets: dict[int, list[tuple[int, str, Span]]] = {}
     for i, step in enumerate(search.component.steps):
         for param, (value, span) in step.params.items():
@@ -241,7 +200,7 @@ def _grid(
     return grid, tuple(points)
 
 
-def _metric(builder: "PipelineBuilder", search: SearchDef, ids: list[str]) -> tuple[str, str, str]:
+def _metric(reporter: Reporter, search: SearchDef, ids: list[str]) -> tuple[str, str, str]:
     ref = search.metric
     steps = search.component.steps
     for i, step in enumerate(steps):
@@ -251,7 +210,7 @@ def _metric(builder: "PipelineBuilder", search: SearchDef, ids: list[str]) -> tu
                 return ids[i], "metrics", column
             if ref.port == "stats":
                 return ids[i], "stats", ref.columns[0] if ref.columns else "loss"
-    builder.reporter.report(
+    reporter.report(
         MetricNotInComponent, search.metric_span, got=ref.task.describe() if ref is not None else "nothing"
     )
     return (ids[-1] if ids else "?"), "metrics", "rmse"

@@ -20,55 +20,9 @@ from mfile.plan.types import (
     Tabular,
     compare,
 )
-from mfile.diagnostics import Diagnostic, Reporter, Severity, Span
-
-
-class PortTypeMismatch(Diagnostic):
-    code = "E201"
-    message = "input {port!r} of task {task!r}: {reason} at {path}: expects {wanted}, got {got}"
-    hint = "wire a compatible output, or configure the item's params (shapes use metaVariables)"
-
-
-class WideningCast(Diagnostic):
-    code = "E202"
-    severity = Severity.INFO
-    message = "input {port!r} of task {task!r}: {path} is cast: {reason}"
-
-
-class DroppedColumn(Diagnostic):
-    code = "E203"
-    severity = Severity.INFO
-    message = "input {port!r} of task {task!r}: {reason} and is dropped"
-
-
-class JoinClash(Diagnostic):
-    code = "E204"
-    message = "join {task!r}: column {column!r} comes from more than one input ({first} and {second})"
-    hint = "rename or drop the column in one of the inputs before joining"
-
-
-class BadBuiltinParam(Diagnostic):
-    code = "E205"
-    message = "{task!r}: {param} {problem}"
-    hint = "{hint}"
-
-
-class NotAModel(Diagnostic):
-    code = "E206"
-    message = "{what} of task {task!r} must be a trained model, got {got}"
-    hint = "use a trainable's .model, a search's .best_model or a save_model task's .model"
-
-
-class MissingColumn(Diagnostic):
-    code = "E207"
-    message = "{what} has no column {column!r}; it has: {available}"
-    hint = "get_output_reference() returns one reference per column of the output"
-
-
-class UncheckedType(Diagnostic):
-    code = "E208"
-    severity = Severity.INFO
-    message = "input {port!r} of task {task!r}: the producer's type is generic (void), so it is checked at run time"
+from mfile.diagnostics import Reporter, Span
+from mfile.compiler.messages import BadBuiltinParam, DroppedColumn, JoinClash, MissingColumn, NotAModel, PortTypeMismatch, UncheckedType, WideningCast
+from mfile.compiler.builtins import METRIC_MODES
 
 
 _LAG = re.compile(r"^[1-9][0-9]*\s*(s|min|h|H|D|d|W)$")
@@ -222,8 +176,6 @@ def evaluate_types(
 
 
 def check_metric(reporter: Reporter, task: str, metric: Any, span: Span) -> str:
-    from mfile.compiler.builtins import METRIC_MODES
-
     if metric not in METRIC_MODES:
         reporter.report(
             BadBuiltinParam, span, task=task, param="metric", problem=f"is {metric!r}",
@@ -231,3 +183,10 @@ def check_metric(reporter: Reporter, task: str, metric: Any, span: Span) -> str:
         )  # fmt: skip
         return "rmse"
     return str(metric)
+
+
+def concrete(wanted: DataType, produced: DataType) -> DataType:
+    """The type the runtime checks data against: the consumer's, unless it is generic."""
+    if isinstance(wanted, Fundamental) and wanted.name == "void":
+        return produced
+    return wanted

@@ -9,13 +9,13 @@ without a name get one derived from their item.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
+from mfile.compiler.headers.catalog import ResolvedItem
 from mfile.diagnostics import Span
 
-if TYPE_CHECKING:
-    from mfile.compiler.headers.catalog import ResolvedItem
 
 
 class Named:
@@ -179,6 +179,21 @@ class Unknown:
 
 UNKNOWN = Unknown()
 
+_ID_CHARS = re.compile(r"[^A-Za-z0-9_.-]+")
+
+
+def auto_id(task: Any) -> str:
+    if isinstance(task, SearchDef):
+        return "search"
+    if isinstance(task, TaskDef):
+        if task.builtin:
+            return task.builtin
+        if task.mode == "predict":
+            return "predict"
+        base = task.item_name.split("/")[-1].split(":")[0]
+        return _ID_CHARS.sub("_", base) or "task"
+    return "task"
+
 
 def describe(value: Any) -> str:
     if isinstance(value, (TaskDef, SearchDef)):
@@ -216,3 +231,16 @@ def describe(value: Any) -> str:
     if isinstance(value, dict):
         return "a dict"
     return type(value).__name__
+
+
+@dataclass(eq=False)
+class Member:
+    """A task or search as it stands in one pipeline: its stage, id and bound inputs."""
+
+    obj: Any  # TaskDef | SearchDef
+    use: TaskUse | None
+    stage: str
+    stage_index: int
+    span: Span
+    id: str = ""
+    inputs: dict[str, tuple[OutputRef, Span]] = field(default_factory=dict)

@@ -1,4 +1,5 @@
-"""Shared code for item payloads (built-in items and the examples' items).
+"""Shared code for item payloads (built-in items and the examples' items); imports ``runtime``
+and ``plan``, and nothing imports it but payloads and tests.
 
 Payloads import from here so that each ``payload.py`` stays a thin statement of what the
 item does; the heavy modules (torch, xarray) are imported by the submodules that need them,

@@ -7,6 +7,7 @@ the same reading of that convention.
 
 from __future__ import annotations
 
+import json
 import glob
 import os
 from pathlib import Path
@@ -64,8 +65,6 @@ def source_dir(ctx: Any = None) -> Path | None:
     """The directory of the M-File the plan was compiled from (``plan.json``'s ``source.path``),
     found from the run directory: the nearest directory above the task's working directory
     (or the current one) that holds ``plan.json``."""
-    import json
-
     starts = [Path(getattr(ctx, "work_dir", ".")).resolve(), Path.cwd()] if ctx is not None else [Path.cwd()]
     for start in starts:
         for candidate in (start, *start.parents):
@@ -122,7 +121,7 @@ def time_seconds(values: Any) -> np.ndarray:
 
 def parse_duration(text: str, what: str = "lag") -> float:
     """``"1h"``, ``"6h"``, ``"1D"``, ``"30min"``, ``"360D"`` as seconds (pandas' Timedelta syntax)."""
-    import pandas as pd
+    import pandas as pd  # heavy: only for lag and duration parameters
 
     try:
         seconds = pd.Timedelta(str(text)).total_seconds()

@@ -13,6 +13,7 @@ from typing import Any
 
 import xarray as xr
 
+from mfile.itemlib.local import load_payload
 from mfile.itemlib.params import ItemError
 
 
@@ -27,8 +28,6 @@ def predict(model: Any, data: xr.Dataset, ctx: Any) -> xr.Dataset:
     """The model's predictions for ``data`` (the trained item's ``predict`` on input ``input``)."""
     if hasattr(model, "predict") and callable(model.predict):
         return model.predict({"input": data}, ctx=ctx)
-    from mfile.itemlib.local import load_payload
-
     directory = model_directory(model)
     if not (directory / "payload.py").is_file():
         raise ItemError(f"{directory} is not a trained model directory (no payload.py)")

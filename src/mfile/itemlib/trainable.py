@@ -56,7 +56,7 @@ def _features(ds: xr.Dataset, spec: dict[str, Any]) -> np.ndarray:
 
 
 def train(inputs: dict[str, xr.Dataset], params: dict[str, Any], ctx: Any, arch: str) -> tuple[TrainedNet, xr.Dataset]:
-    from mfile.itemlib import nets, training
+    from mfile.itemlib import nets, training  # torch: loaded only when a network trains
 
     ds = inputs["input"]
     feature = str(param(params, ctx, "feature", "image"))
@@ -138,7 +138,7 @@ def stats_dataset(rows: list[dict[str, float]], task: str) -> xr.Dataset:
 
 def save(model: TrainedNet, directory: Path, params: dict[str, Any], ctx: Any) -> None:
     """Rank 0 writes the state dict (``torch.save``) and the network spec; others write nothing."""
-    import torch
+    import torch  # heavy: torch loads only for tasks that train or predict
 
     if getattr(ctx, "rank", 0) != 0:
         return
@@ -149,9 +149,9 @@ def save(model: TrainedNet, directory: Path, params: dict[str, Any], ctx: Any) -
 
 
 def predict(directory: Path, inputs: dict[str, xr.Dataset], params: dict[str, Any], ctx: Any) -> xr.Dataset:
-    import torch
+    import torch  # heavy: only a predicting task loads it
 
-    from mfile.itemlib import nets
+    from mfile.itemlib import nets  # torch, as above
 
     directory = Path(directory)
     spec = json.loads((directory / SPEC).read_text(encoding="utf-8"))

@@ -22,7 +22,9 @@ from typing import Any
 
 import numpy as np
 import torch
+import torch.distributed as dist
 from torch import nn
+from torch.nn.parallel import DistributedDataParallel
 
 CHECKPOINT = "train.pt"
 
@@ -53,8 +55,6 @@ def init_distributed(ctx: Any) -> bool:
     """True when a torch process group spans the task's ranks (initialised here if needed)."""
     if getattr(ctx, "size", 1) <= 1:
         return False
-    import torch.distributed as dist
-
     if dist.is_available() and dist.is_initialized():
         return dist.get_world_size() > 1
     try:
@@ -107,8 +107,6 @@ def _order(n: int, seed: int, epoch: int, rank: int, size: int) -> torch.Tensor:
 def _agree(flag: bool, distributed: bool) -> bool:
     if not distributed:
         return flag
-    import torch.distributed as dist
-
     t = torch.tensor([1.0 if flag else 0.0])
     dist.all_reduce(t, op=dist.ReduceOp.MAX)
     return bool(t.item() > 0)
@@ -117,8 +115,6 @@ def _agree(flag: bool, distributed: bool) -> bool:
 def _sum(values: list[float], distributed: bool) -> list[float]:
     if not distributed:
         return values
-    import torch.distributed as dist
-
     t = torch.tensor(values, dtype=torch.float64)
     dist.all_reduce(t)
     return t.tolist()
@@ -157,8 +153,6 @@ def _fit(net: nn.Module, x: np.ndarray, y: np.ndarray, cfg: FitConfig, ctx: Any,
 
     model: nn.Module = net
     if distributed:
-        from torch.nn.parallel import DistributedDataParallel
-
         model = DistributedDataParallel(net, device_ids=[device.index] if device.type == "cuda" else None)
 
     xt = torch.from_numpy(np.ascontiguousarray(x))
@@ -212,8 +206,6 @@ def _checkpoint(path: Path, net: nn.Module, optimizer: Any, stats: list, epoch: 
         os.replace(tmp, path)
         ctx.log(f"stop requested: checkpoint at epoch {epoch}, batch {batch} in {path}")
     if distributed:
-        import torch.distributed as dist
-
         dist.barrier()
 
 

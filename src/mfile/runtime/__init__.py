@@ -1,5 +1,6 @@
-"""The code that runs inside each job: ``python -m mfile.runtime PLAN TASK``.
+"""Only what runs inside a job: ``python -m mfile.runtime PLAN TASK`` loads the payload, reads
+and checks data, writes outputs and the completion record. Imports only ``plan``.
 
-Importing this package stays cheap: heavy libraries (xarray, torch, mpi4py) are imported
-by the modules that need them, so the compiler can import ``runtime.manifest`` freely.
+Importing this package stays cheap: heavy modules (xarray, torch, mpi4py) are imported by the
+functions that need them.
 """

@@ -16,6 +16,15 @@ import sys
 import traceback
 from pathlib import Path
 
+from mfile.runtime.context import install_signal_handler
+
+if __name__ == "__main__":
+    install_signal_handler()  # before the imports below: Slurm's SIGUSR1 may come while we still import
+
+from mfile.plan import manifest  # noqa: E402
+from mfile.runtime import execute, parallel, search  # noqa: E402
+from mfile.runtime import task as plan_task  # noqa: E402
+
 EXIT_OK, EXIT_FAILED, EXIT_FAULT, EXIT_REQUEUE = 0, 1, 2, 75
 
 
@@ -41,9 +50,7 @@ def _abort(world: object, code: int) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from mfile.runtime.context import install_signal_handler
-
-    install_signal_handler()  # first: Slurm's SIGUSR1 may come while we still import
+    install_signal_handler()  # first (again, when called as a function): SIGUSR1 asks for a checkpoint
     args = _parser().parse_args(argv)
     point = args.point
     if args.point_from_env:
@@ -52,8 +59,6 @@ def main(argv: list[str] | None = None) -> int:
             print("mfile runtime: --point-from-env needs $SLURM_ARRAY_TASK_ID (run inside a Slurm array job)", file=sys.stderr)
             return EXIT_FAULT
         point = int(index) + args.point_offset
-    from mfile.plan import manifest
-
     try:
         plan = manifest.load_plan(args.plan)
     except FileNotFoundError:
@@ -77,8 +82,6 @@ def main(argv: list[str] | None = None) -> int:
     if task.kind == "item" and task.item is None:
         print(f"mfile runtime: task {task.id!r} has no item in plan.json", file=sys.stderr)
         return EXIT_FAULT
-
-    from mfile.runtime import execute, parallel, search, task as plan_task
 
     run_dir = args.plan.resolve().parent
     world: object = None

@@ -19,6 +19,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from mfile.runtime.parallel import init_torch_distributed
+
 _OPS = ("sum", "min", "max", "prod")
 
 
@@ -91,7 +93,7 @@ class Context:
         With one rank it returns a copy, so a payload written for many ranks runs
         unchanged on one. ``op`` is ``sum``, ``min``, ``max`` or ``prod``.
         """
-        import numpy as np
+        import numpy as np  # heavy: numpy loads only where numbers are handled
 
         if op not in _OPS:
             raise ValueError(f"allreduce op must be one of {', '.join(_OPS)}, not {op!r}")
@@ -101,7 +103,7 @@ class Context:
             raise TypeError("allreduce needs a numeric array")
         if self.comm is None or self.size == 1:
             return local.item() if scalar else local
-        from mpi4py import MPI
+        from mpi4py import MPI  # optional: MPI loads only when a task has several ranks
 
         local = np.ascontiguousarray(local)
         result = np.empty_like(local)
@@ -125,7 +127,7 @@ class Context:
     def device(self) -> Any:
         """``torch.device``: this rank's GPU when the task has GPUs and CUDA works, else CPU."""
         if self._device is None:
-            import torch
+            import torch  # heavy: torch loads only for tasks that train or predict
 
             if torch.cuda.is_available() and self.gpus != 0:
                 index = self.local_rank % max(torch.cuda.device_count(), 1)
@@ -140,8 +142,6 @@ class Context:
         Returns True when a process group spans more than one rank, so a payload can wrap
         its model in ``DistributedDataParallel``; False (and nothing initialised) on one rank.
         """
-        from mfile.runtime.parallel import init_torch_distributed
-
         return init_torch_distributed(self)
 
     @property

@@ -13,8 +13,10 @@ column of shape ``[h, w]`` has dims ``(sample, d1, d2)``. Widening dtype differe
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
+from mfile.runtime.io import sample_dim
 from mfile.plan.types import (
     Array,
     Fundamental,
@@ -49,7 +51,7 @@ def dtype_name(dtype: Any) -> str:
 
 def check_dataset(ds: Any, wanted: Any, where: str, sample: str | None = None) -> CheckResult:
     """Check (and widen) ``ds`` against ``wanted``. ``where`` reads like "input 'x' of task 't'"."""
-    import xarray as xr
+    import xarray as xr  # heavy: xarray loads when data is read, not when the job starts
 
     if not isinstance(ds, xr.Dataset):
         raise DataTypeError(f"{where}: expected an xarray Dataset, got {type(ds).__name__}")
@@ -71,8 +73,6 @@ def check_dataset(ds: Any, wanted: Any, where: str, sample: str | None = None) -
         columns = [(names[0], wanted)]
     result = CheckResult(ds)
     if sample is None:
-        from mfile.runtime.io import sample_dim
-
         sample = sample_dim(ds)
     missing = [name for name, _ in columns if name not in ds.data_vars]
     if missing:
@@ -141,7 +141,5 @@ def _dims(var: Any) -> str:
 
 
 def check_model_dir(path: Any, where: str) -> None:
-    from pathlib import Path
-
     if not (Path(path) / "model.json").is_file():
         raise DataTypeError(f"{where}: expected a trained model directory (with model.json), got {path}")

@@ -91,7 +91,7 @@ def input_key(inputs: list[Input]) -> dict[str, list[str]]:
 
 
 def read_inputs(step: Step) -> dict[str, Any]:
-    import xarray as xr
+    import xarray as xr  # heavy: xarray loads when data is read, not when the job starts
 
     by_port: dict[str, list[Any]] = {}
     for inp in step.inputs:
@@ -142,7 +142,7 @@ def read_inputs(step: Step) -> dict[str, Any]:
 
 
 def _slice_inputs(step: Step, values: dict[str, Any]) -> dict[str, Any]:
-    import xarray as xr
+    import xarray as xr  # heavy: xarray loads when data is read, not when the job starts
 
     w = step.world
     if step.task.resources.parallel != "data" or w.size == 1:
@@ -255,7 +255,7 @@ _MODEL_DIR = object()  # marks the model port, which rank 0 writes as a director
 
 
 def _is_dataset(value: Any) -> bool:
-    import xarray as xr
+    import xarray as xr  # heavy: xarray loads when data is read, not when the job starts
 
     return isinstance(value, xr.Dataset)
 

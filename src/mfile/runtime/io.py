@@ -156,7 +156,7 @@ def read_dataset(directory: Path) -> Any:
     only its rows); several parts up to ``SMALL_BYTES`` are read and concatenated; anything
     bigger is dask-chunked along the sample dimension, so a field bigger than memory streams.
     """
-    import xarray as xr
+    import xarray as xr  # heavy: xarray loads when data is read, not when the job starts
 
     meta = json.loads((directory / PORT_META).read_text(encoding="utf-8"))
     parts = [directory / p for p in meta["parts"]]
@@ -231,8 +231,8 @@ def write_json_port(value: Mapping[str, Any], final: Path) -> None:
 
 def json_to_dataset(value: Mapping[str, Any]) -> Any:
     """A JSON port seen as data: numbers become 0-d variables, the rest goes to attrs."""
-    import numpy as np
-    import xarray as xr
+    import numpy as np  # heavy: numpy loads only where numbers are handled
+    import xarray as xr  # heavy: xarray loads when data is read, not when the job starts
 
     data, attrs = {}, {}
     for key, item in value.items():

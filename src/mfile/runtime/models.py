@@ -21,6 +21,8 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
+import yaml
+
 MODEL_JSON = "model.json"
 
 
@@ -80,8 +82,6 @@ class ModelHandle:
 
     @property
     def header(self) -> dict[str, Any]:
-        import yaml
-
         path = self.directory / "MantikHeader"
         return yaml.safe_load(path.read_text(encoding="utf-8")) or {} if path.is_file() else {}
 
@@ -95,7 +95,7 @@ class ModelHandle:
 
     def predict(self, inputs: Any, params: dict[str, Any] | None = None, ctx: Any = None) -> Any:
         """Run the trained item's ``predict`` on ``inputs`` (a Dataset or a dict of them)."""
-        import xarray as xr
+        import xarray as xr  # heavy: xarray loads when data is read, not when the job starts
 
         if isinstance(inputs, xr.Dataset):
             inputs = {"input": inputs}

@@ -63,7 +63,7 @@ def world(env: Mapping[str, str] | None = None) -> World:
             return World(comm.Get_rank(), comm.Get_size(), local, comm, "mpi4py")
     if size == 1:
         return World(rank, size, local, None, launcher)
-    from mpi4py import MPI
+    from mpi4py import MPI  # optional: MPI loads only when a task has several ranks
 
     comm = MPI.COMM_WORLD
     if comm.Get_size() != size or comm.Get_rank() != rank:
@@ -141,8 +141,8 @@ def init_torch_distributed(ctx: Any) -> bool:
     """Join the task's ranks into one torch process group; False (a no-op) on one rank."""
     if ctx.size <= 1:
         return False
-    import torch
-    import torch.distributed as dist
+    import torch  # heavy: torch loads only for tasks that train or predict
+    import torch.distributed as dist  # heavy: torch loads only for tasks that train or predict
 
     if dist.is_initialized():
         return True

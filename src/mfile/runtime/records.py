@@ -24,6 +24,7 @@ from typing import Any
 
 from mfile import __version__
 from mfile.runtime.io import write_json_atomic
+from mfile.plan.state import read_record
 
 CONTENT_HASH_LIMIT = 64 * 2**20
 RECORD_FORMAT = 1
@@ -80,14 +81,6 @@ def task_key(
             }
         )
     )
-
-
-def read_record(path: Path) -> dict[str, Any] | None:
-    try:
-        record = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return None
-    return record if isinstance(record, dict) and record.get("status") == "done" else None
 
 
 def up_to_date(path: Path, key: str, outputs: list[Path]) -> bool:

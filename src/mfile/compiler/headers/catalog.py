@@ -25,7 +25,7 @@ from typing import Mapping
 
 import mfile
 from mfile.compiler.headers import messages as header_messages
-from mfile.compiler.headers.types import did_you_mean
+from mfile.diagnostics import closest
 from mfile.compiler.headers.loader import Header, load_header
 from mfile.plan.ir import ItemRef
 from mfile.diagnostics import Reporter, Span
@@ -157,7 +157,7 @@ class ItemCatalog:
         having = [r for r in roots if self.versions_in(r.path, q)]
         if not having:
             known = sorted({n for r in roots for n in self.names_in(r.path)})
-            best = did_you_mean(q, known)
+            best = closest(q, known)
             hint = (f"did you mean {best!r}?" if best else
                     f"searched {', '.join(str(r.path) for r in roots) or 'no roots'}; see `mfile items list`")  # fmt: skip
             reporter.report(header_messages.UnknownItem, span, name=q, suggestion=hint)
@@ -256,17 +256,3 @@ def _check_identity(header: Header, name: str, version: str, reporter: Reporter)
             key = header.root.get(field)
             span = key.span if key is not None else Span.whole_file(str(header.path))
             reporter.report(header_messages.ItemNameMismatch, span, field=field, header_value=said, dir_value=directory)
-
-
-def list_command(roots: list[Path]) -> int:
-    """``mfile items list``: one row per item (name:version, kind, bridge, path); exit 0/1."""
-    from mfile.commands.items import list_items
-
-    return list_items(roots)
-
-
-def show_command(name: str, roots: list[Path]) -> int:
-    """``mfile items show NS/NAME[:VERSION]``: the header with its types after substitution."""
-    from mfile.commands.items import show_item
-
-    return show_item(name, roots)

@@ -22,7 +22,7 @@ import re
 from typing import Any, Mapping
 
 from mfile.compiler.headers.messages import BadResource, FieldType, UnknownResource
-from mfile.compiler.headers.types import did_you_mean
+from mfile.diagnostics import closest
 from mfile.compiler.headers.yamlnodes import YNode
 from mfile.diagnostics import Reporter, Span
 from mfile.plan.ir import Loc, Resources
@@ -144,7 +144,7 @@ def resources_from_mapping(
         check = _CHECKS.get(key)
         if check is None:
             ok = False
-            best = did_you_mean(str(key).replace("-", "_"), RESOURCE_KEYS)
+            best = closest(str(key).replace("-", "_"), RESOURCE_KEYS)
             hint = f"did you mean {best!r}?" if best else "resources: " + ", ".join(RESOURCE_KEYS)
             reporter.report(UnknownResource, span, key=key, suggestion=hint)
             continue

@@ -56,7 +56,8 @@ from typing import Any, Literal
 
 from mfile.compiler.headers import messages as header_messages
 from mfile.compiler.headers.execution import resources_from_mapping, resources_from_node
-from mfile.compiler.headers.types import did_you_mean, parse_type, suggestion
+from mfile.compiler.headers.types import parse_type, suggestion
+from mfile.diagnostics import closest
 from mfile.compiler.headers.values import (
     METAVARIABLE_TYPES,
     check_value,
@@ -288,7 +289,7 @@ def _check_top_level(root: YNode, reporter: Reporter) -> None:
     for key, _ in root.items():
         if key.value in KNOWN_FIELDS:
             continue
-        best = did_you_mean(key.value, KNOWN_FIELDS, cutoff=0.8)
+        best = closest(key.value, KNOWN_FIELDS, cutoff=0.8)
         if best is not None:
             reporter.report(header_messages.FieldNearMiss, key.span, field=key.value, suggestion=best)
 
@@ -316,7 +317,7 @@ def _kind(root: YNode, reporter: Reporter) -> Kind | None:
     if node.value in MANTIK_KINDS:
         reporter.report(header_messages.MantikOnlyKind, node.span, value=node.value, replacement=MANTIK_KINDS[node.value])
         return None
-    best = did_you_mean(node.value, KINDS)
+    best = closest(node.value, KINDS)
     reporter.report(header_messages.UnknownKind, node.span, value=node.value, **({"hint": f"did you mean {best!r}?"} if best else {}))
     return None
 

@@ -18,7 +18,6 @@ newer Mantik versions still load.
 
 from __future__ import annotations
 
-import difflib
 from typing import Any
 
 from mfile.compiler.headers.messages import BadDataType, BadShape, UnknownTypeField
@@ -35,6 +34,7 @@ from mfile.plan.types import (
     Tensor,
 )
 from mfile.diagnostics import Reporter
+from mfile.diagnostics import closest
 
 IMAGE_CHANNELS = ("black", "red", "green", "blue")
 IMAGE_FORMATS = ("plain", "png", "jpeg")
@@ -49,18 +49,8 @@ _FIELDS = {
 }
 
 
-def did_you_mean(word: str, choices: Any, cutoff: float = 0.6) -> str | None:
-    """The closest of ``choices`` to ``word`` (case-insensitively), or None."""
-    choices = list(choices)
-    lowered = {c.lower(): c for c in choices}
-    if word.lower() in lowered:
-        return lowered[word.lower()]
-    found = difflib.get_close_matches(word.lower(), list(lowered), n=1, cutoff=cutoff)
-    return lowered[found[0]] if found else None
-
-
 def suggestion(word: str, choices: Any, fallback: str = "") -> str:
-    best = did_you_mean(word, choices)
+    best = closest(word, choices)
     return f"did you mean {best!r}?" if best else fallback
 
 
@@ -88,7 +78,7 @@ class TypeParser:
             return Fundamental(name=name)  # type: ignore[arg-type]
         handler = getattr(self, name, None) if name in TYPE_NAMES else None
         if handler is None:
-            best = did_you_mean(name, TYPE_NAMES + FUNDAMENTALS)
+            best = closest(name, TYPE_NAMES + FUNDAMENTALS)
             extra = f"; did you mean {best!r}?" if best else f" (known: {', '.join(TYPE_NAMES)})"
             return self.fail(tag, f"unknown type {name!r}{extra}")
         result: DataType | None = handler(node)
@@ -103,7 +93,7 @@ class TypeParser:
             return Fundamental(name=node.value)  # type: ignore[arg-type]
         if node.value in TYPE_NAMES:
             return self.fail(node, f"{node.value!r} needs a mapping: {{type: {node.value}, ...}}")
-        best = did_you_mean(node.value, FUNDAMENTALS)
+        best = closest(node.value, FUNDAMENTALS)
         extra = f"; did you mean {best!r}?" if best else ""
         return self.fail(node, f"unknown type {node.value!r}{extra}")
 
@@ -169,7 +159,7 @@ class TypeParser:
         else:
             for key, value in components.items():
                 if key.value not in IMAGE_CHANNELS:
-                    best = did_you_mean(key.value, IMAGE_CHANNELS)
+                    best = closest(key.value, IMAGE_CHANNELS)
                     self.fail(key, f"unknown image channel {key.value!r}" + (f"; did you mean {best!r}?" if best else f" (known: {', '.join(IMAGE_CHANNELS)})"))
                     ok = False
                     continue
@@ -217,7 +207,7 @@ class TypeParser:
         if comp is None:
             return self.fail(node, f"a {what} needs 'componentType' (e.g. float32)")
         if comp.kind != "scalar" or comp.value not in FUNDAMENTALS or comp.value == "void":
-            best = did_you_mean(str(comp.value), FUNDAMENTALS) if comp.kind == "scalar" else None
+            best = closest(str(comp.value), FUNDAMENTALS) if comp.kind == "scalar" else None
             extra = f"; did you mean {best!r}?" if best and best != "void" else ""
             return self.fail(comp, f"componentType must be a scalar type name other than void, got {comp.text or comp.type_name!r}{extra}")
         return str(comp.value)
@@ -238,7 +228,7 @@ class TypeParser:
         present = set(node.keys())
         for key, _ in node.items():
             if key.value not in known:
-                best = did_you_mean(key.value, [k for k in known if k not in present])
+                best = closest(key.value, [k for k in known if k not in present])
                 self.reporter.report(
                     UnknownTypeField, key.span, field=key.value, what=what,
                     suggestion=f"did you mean {best!r}?" if best else f"{what} fields: {', '.join(known)}",

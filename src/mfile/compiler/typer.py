@@ -8,40 +8,20 @@ and nothing unconnected, then type every task in topological order (``typecheck.
 
 from __future__ import annotations
 
-import hashlib
 import json
-import re
 from typing import Any
 
-from mfile.compiler import pipelines
 from mfile.plan import ir
-from mfile.compiler.calls import input_ports, output_ports
+from mfile.compiler.ports import output_ports
 from mfile.compiler.folding import NotData, to_data
-from mfile.compiler.lower import Lowered
-from mfile.compiler.builtins import NotConstant
-from mfile.compiler.search import build_search
-from mfile.compiler.typecheck import (
-    MissingColumn,
-    as_model,
-    check_binding,
-    check_metric,
-    check_split,
-    evaluate_types,
-    join_output,
-    timelag_output,
-)
+from mfile.compiler.messages import NotConstant
+from mfile.compiler.typecheck import as_model, check_metric, check_split, evaluate_types, join_output, timelag_output
+from mfile.compiler.messages import MissingColumn
 from mfile.plan.types import VOID, DataType, Model, Tabular, select_columns
 from mfile.compiler.values import UNKNOWN, HyperParameterDef, OutputRef, SearchDef, TaskDef
 from mfile.diagnostics import Reporter, Span
-
-_ID_CHARS = re.compile(r"[^A-Za-z0-9_.-]+")
-
-
-def loc(span: Span) -> ir.Loc:
-    return ir.Loc(
-        file=span.file, line=span.line, column=span.column, end_line=span.end_line, end_column=span.end_column
-    )
-
+from mfile.compiler.headers.execution import resources_from_mapping
+from mfile.compiler.values import describe
 
 class Typer:
     """Header resolution and port types of single tasks, cached per task object."""
@@ -86,7 +66,7 @@ class Typer:
             try:
                 overrides[name] = (to_data(value, span), span)
             except NotData as bad:
-                self.reporter.report(NotConstant, bad.span, what=f"param {name!r}", got=_describe(bad.value))
+                self.reporter.report(NotConstant, bad.span, what=f"param {name!r}", got=describe(bad.value))
                 ok = False
         # Many tasks share an item and its params (an ensemble, a fan-out): a resolution that
         # reported nothing is the same for all of them, whatever the spans.
@@ -112,8 +92,6 @@ class Typer:
         return dict(sorted(params.items()))
 
     def resources(self, task: TaskDef) -> ir.Resources:
-        from mfile.compiler.headers.execution import resources_from_mapping
-
         base = task.item.header.execution if task.item is not None else ir.Resources()
         if not task.resources:
             return base
@@ -124,7 +102,7 @@ class Typer:
                 mapping[key] = to_data(value, span)
                 spans[key] = span
             except NotData as bad:
-                self.reporter.report(NotConstant, bad.span, what=f"resource {key!r}", got=_describe(bad.value))
+                self.reporter.report(NotConstant, bad.span, what=f"resource {key!r}", got=describe(bad.value))
         merged = resources_from_mapping(mapping, spans, self.reporter, base=base, at=task.span)
         return merged if merged is not None else base
 
@@ -183,13 +161,10 @@ class Typer:
         return {"input": resolved.training or VOID}, {"model": model, "stats": resolved.stats or VOID}
 
 
-def output_columns(lw: Any, task: Any, span: Span) -> tuple[str, ...] | None:
+def output_columns(typer: Typer, task: Any, span: Span) -> tuple[str, ...] | None:
     """Columns of a task's ``output`` port, for ``get_output_reference()`` while lowering."""
     if not isinstance(task, TaskDef) or task.item is None:
         return None
-    if lw.typer is None:
-        lw.typer = Typer(lw.reporter)
-    typer: Typer = lw.typer
     if output_ports(task) != ("output",) or task.item.ref.kind != "dataset":
         wanted, outs = typer.types(task, task.id or "?", {})
         out = outs.get("output")
@@ -200,53 +175,10 @@ def output_columns(lw: Any, task: Any, span: Span) -> tuple[str, ...] | None:
         return None
     if isinstance(out, Tabular):
         return out.names
-    lw.reporter.report(
+    typer.reporter.report(
         MissingColumn, span, what=f"the output of {task.describe()} ({out})", column="*", available="no columns"
     )
     return None
-
-
-def build_program(lowered: Lowered, source: str, text: str, reporter: Reporter, typer: Typer | None = None) -> ir.Program:
-    typer = typer or Typer(reporter)
-    built: list[ir.Pipeline] = []
-    members_of: dict[str, set[int]] = {}
-    names_taken: set[str] = set()
-    for index, pdef in enumerate(lowered.pipelines):
-        name = pdef.id or f"pipeline_{index + 1}"
-        if name in names_taken:
-            name = f"{name}_{index + 1}"
-        names_taken.add(name)
-        pipeline = pipelines.PipelineBuilder(name, pdef, typer, reporter, members_of).build()
-        if pipeline is not None:
-            built.append(pipeline)
-    _report_unsearched(lowered, reporter)
-    sha = hashlib.sha256(text.encode("utf-8")).hexdigest()
-    return ir.Program(source=source, source_sha256=sha, pipelines=tuple(built))
-
-
-def _report_unsearched(lowered: Lowered, reporter: Reporter) -> None:
-    from mfile.compiler.search import HyperParameterNotSearched
-
-    searched = {id(step) for s in lowered.searches for step in s.component.steps}
-    for task in lowered.tasks:
-        if id(task) in searched:
-            continue
-        for name, (value, span) in task.params.items():
-            if isinstance(value, HyperParameterDef):
-                reporter.report(HyperParameterNotSearched, span, hp=value.id or "?", param=name, task=task.describe())
-
-
-def auto_id(task: Any) -> str:
-    if isinstance(task, SearchDef):
-        return "search"
-    if isinstance(task, TaskDef):
-        if task.builtin:
-            return task.builtin
-        if task.mode == "predict":
-            return "predict"
-        base = task.item_name.split("/")[-1].split(":")[0]
-        return _ID_CHARS.sub("_", base) or "task"
-    return "task"
 
 
 def produced_type(
@@ -262,13 +194,3 @@ def produced_type(
             )  # fmt: skip
         return select_columns(datatype, ref.columns)
     return datatype
-
-
-def _describe(value: Any) -> str:
-    from mfile.compiler.values import describe
-
-    return describe(value)
-
-
-__all__ = ["build_program", "Typer", "auto_id", "produced_type", "loc", "input_ports", "output_ports",
-           "check_binding", "build_search"]  # fmt: skip

@@ -1,0 +1,104 @@
+"""What a run directory says about itself, read and written in one place: completion records
+(is a task done?) and ``state/jobs.json`` (the job ids of the last submission).
+
+The runtime writes the records (``runtime/records.py``); ``submit``, ``status``, ``run`` and a
+recompile read them through ``is_done`` / ``done_tasks``, so "done" means the same everywhere.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from mfile.plan.manifest import jobs_path, state_path
+
+JOBS_FORMAT = 1
+
+
+def read_record(path: Path) -> dict[str, Any] | None:
+    """A completion record that says "done", or None (missing, unreadable, or not done)."""
+    try:
+        record = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    return record if isinstance(record, dict) and record.get("status") == "done" else None
+
+
+def is_done(run_dir: Path, task_id: str) -> bool:
+    """A task is done when its completion record exists and says so. Whether the record still
+    matches its inputs is the runtime's check when the job runs (a stale one is redone)."""
+    return read_record(state_path(run_dir, task_id)) is not None
+
+
+def done_tasks(run_dir: Path) -> list[str]:
+    """Ids of the tasks whose records say done, sorted."""
+    state = run_dir / "state"
+    records = sorted(state.glob("*.json")) if state.is_dir() else []
+    return [r.stem for r in records if r.name != jobs_path(run_dir).name and read_record(r) is not None]
+
+
+@dataclass(frozen=True)
+class JobRow:
+    """A job as ``mfile submit`` recorded it."""
+
+    name: str  # job name within the run: the task id, <search>.partN or <search>.select
+    task: str
+    kind: str  # task | array | select
+    job_id: str
+
+
+def read_jobs(run_dir: Path) -> tuple[list[JobRow], str | None]:
+    """Rows of ``state/jobs.json`` (and when they were submitted); [] before any submit.
+
+    Accepts submit's format (``{"jobs": [{"name", "task", "kind", "job_id"}, ...]}``) and a plain
+    mapping ``{"jobs": {name: job_id}}`` or ``{name: job_id}``.
+    """
+    try:
+        data: Any = json.loads(jobs_path(run_dir).read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        return [], None
+    except (OSError, ValueError) as exc:
+        raise ValueError(f"{jobs_path(run_dir)} is unreadable ({exc})") from None
+    when = data.get("submitted_at") if isinstance(data, dict) else None
+    jobs = data.get("jobs", data) if isinstance(data, dict) else data
+    rows: list[JobRow] = []
+    if isinstance(jobs, dict):
+        for name, job_id in jobs.items():
+            if name in ("format", "submitted_by", "submitted_at"):
+                continue
+            task, _, suffix = str(name).partition(".")
+            kind = "select" if suffix == "select" else "task"
+            rows.append(JobRow(str(name), task, kind, str(job_id).split(";")[0]))
+    elif isinstance(jobs, list):
+        for entry in jobs:
+            if isinstance(entry, dict) and entry.get("job_id") is not None:
+                name = str(entry.get("name") or entry.get("task"))
+                rows.append(
+                    JobRow(name, str(entry.get("task") or name.split(".")[0]), str(entry.get("kind", "task")),
+                           str(entry["job_id"]).split(";")[0])
+                )
+    return rows, when if isinstance(when, str) else None
+
+
+def write_jobs(run_dir: Path, rows: list[dict], keep_from_before: set[str]) -> None:
+    """Record a submission's jobs atomically, keeping the rows of tasks it did not resubmit."""
+    path = jobs_path(run_dir)
+    previous: list[dict] = []
+    try:
+        previous = json.loads(path.read_text(encoding="utf-8")).get("jobs", [])
+    except (OSError, ValueError, AttributeError):
+        previous = []
+    kept = [r for r in previous if isinstance(r, dict) and r.get("task") in keep_from_before]
+    data = {
+        "format": JOBS_FORMAT,
+        "submitted_by": "mfile submit",
+        "submitted_at": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+        "jobs": kept + rows,
+    }
+    tmp = path.with_suffix(".json.tmp")
+    tmp.write_text(json.dumps(data, indent=2) + "\n", encoding="utf-8")
+    os.replace(tmp, path)
