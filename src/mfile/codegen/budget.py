@@ -12,8 +12,8 @@ from dataclasses import dataclass
 
 from mfile.codegen.jobs import plan_jobs
 from mfile.codegen.profile import Profile
-from mfile.plan.units import parse_time
 from mfile.plan.manifest import Plan
+from mfile.plan.units import parse_time
 
 
 @dataclass(frozen=True)

@@ -25,8 +25,8 @@ from mfile.codegen.resources import (
     OverSubmitLimit,
     resolve,
 )
-from mfile.plan import ir
 from mfile.diagnostics import Reporter, Span
+from mfile.plan import ir
 from mfile.plan.manifest import HeaderInfo, Plan, SourceInfo
 
 JobKind = Literal["task", "array", "select"]

@@ -9,6 +9,7 @@ recompile unless ``force``.
 
 from __future__ import annotations
 
+import fcntl
 import os
 import shutil
 import tempfile
@@ -21,12 +22,11 @@ import jinja2
 from mfile.codegen.jobs import Job, plan_jobs
 from mfile.codegen.profile import Profile
 from mfile.codegen.slurm import comment, launch, render_flags, sbatch_options, word
-from mfile.plan import manifest
 from mfile.errors import UsageError
+from mfile.plan import manifest
 from mfile.plan.manifest import Plan
-from mfile.slurm.query import parse_squeue, run_command, squeue_argv
 from mfile.plan.state import done_tasks, read_jobs
-import fcntl
+from mfile.slurm.query import parse_squeue, run_command, squeue_argv
 
 TEMPLATES = Path(__file__).resolve().parent.parent / "templates"
 RANK_ENV = "jobs/rank-env.sh"
@@ -42,7 +42,7 @@ def _env() -> jinja2.Environment:
     )
 
 
-def _what(task) -> str:
+def _task_summary(task) -> str:
     if task.item is None:
         return task.kind
     mode = " predict" if task.mode == "predict" else ""
@@ -59,7 +59,7 @@ def _job_script(plan: Plan, profile: Profile, job: Job, task) -> str:
         version=plan.mfile_version,
         task_id=comment(task.id),
         pipeline=comment(plan.pipeline.name),
-        what=comment(_what(task)),
+        what=comment(_task_summary(task)),
         source_name=comment(Path(plan.source.path).name),
         sbatch=render_flags(options),
         extra=list(res.sbatch_extra) if job.kind != "select" else [],

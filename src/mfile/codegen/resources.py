@@ -152,7 +152,7 @@ def option_name(option: str) -> str | None:
 # --------------------------------------------------------------------------- resolution
 
 
-class _At:
+class FieldSpans:
     """Where a field's diagnostic goes: its origin, else the task, else the fallback."""
 
     def __init__(self, task: Task, fallback: Span) -> None:
@@ -207,16 +207,16 @@ def _merged_request(task: Task) -> Resources:
 
 def resolve(task: Task, profile: Profile, reporter: Reporter, fallback: Span) -> Resources | None:
     """The task's complete request (every field the scripts need), or None after an error."""
-    at = _At(task, fallback)
+    span_of = FieldSpans(task, fallback)
     req = _merged_request(task)
     ok = True
     for name in ("nodes", "tasks", "cpus_per_task"):
         value = getattr(req, name)
         if value is not None and value < 1:
-            reporter.report(InvalidResourceValue, at(name), task=task.id, field=name, value=value, reason="must be at least 1")
+            reporter.report(InvalidResourceValue, span_of(name), task=task.id, field=name, value=value, reason="must be at least 1")
             ok = False
     if req.gpus is not None and req.gpus < 0:
-        reporter.report(InvalidResourceValue, at("gpus"), task=task.id, field="gpus", value=req.gpus, reason="must not be negative")
+        reporter.report(InvalidResourceValue, span_of("gpus"), task=task.id, field="gpus", value=req.gpus, reason="must not be negative")
         ok = False
     if not ok:  # the counts below divide by these
         return None
@@ -226,9 +226,9 @@ def resolve(task: Task, profile: Profile, reporter: Reporter, fallback: Span) ->
     part = profile.partitions.get(partition_name or "")
     if part is None:
         if req.partition is not None:
-            reporter.report(UnknownPartition, at("partition"), partition=req.partition, profile=profile.name, known=", ".join(sorted(profile.partitions)))
+            reporter.report(UnknownPartition, span_of("partition"), partition=req.partition, profile=profile.name, known=", ".join(sorted(profile.partitions)))
         else:  # a GPU task on a profile without a GPU partition
-            reporter.report(GpusWithoutGpuPartition, at("gpus"), task=task.id, gpus=gpus, partition=profile.cpu_partition, gpu_partitions="none in this profile")
+            reporter.report(GpusWithoutGpuPartition, span_of("gpus"), task=task.id, gpus=gpus, partition=profile.cpu_partition, gpu_partitions="none in this profile")
         return None
 
     # The profile's default, not the partition's (JSC: 6 h): a task that says nothing should
@@ -237,11 +237,11 @@ def resolve(task: Task, profile: Profile, reporter: Reporter, fallback: Span) ->
     if req.time is not None:
         seconds = parse_time(req.time)
         if seconds is None:
-            reporter.report(InvalidResourceValue, at("time"), task=task.id, field="time", value=req.time, reason="use HH:MM:SS, MM, or D-HH:MM:SS")
+            reporter.report(InvalidResourceValue, span_of("time"), task=task.id, field="time", value=req.time, reason="use HH:MM:SS, MM, or D-HH:MM:SS")
             ok = False
     limit = parse_time(part.max_time) or 0
     if seconds is not None and seconds > limit:
-        reporter.report(WalltimeOverLimit, at("time"), task=task.id, want=format_time(seconds), partition=partition_name, limit=format_time(limit))
+        reporter.report(WalltimeOverLimit, span_of("time"), task=task.id, want=format_time(seconds), partition=partition_name, limit=format_time(limit))
         ok = False
     seconds = seconds or part_default
 
@@ -249,19 +249,19 @@ def resolve(task: Task, profile: Profile, reporter: Reporter, fallback: Span) ->
     if req.memory is not None:
         memory_mb = parse_memory(req.memory)
         if memory_mb is None:
-            reporter.report(InvalidResourceValue, at("memory"), task=task.id, field="memory", value=req.memory, reason="use a number with K, M, G or T (e.g. 64G)")
+            reporter.report(InvalidResourceValue, span_of("memory"), task=task.id, field="memory", value=req.memory, reason="use a number with K, M, G or T (e.g. 64G)")
             ok = False
         elif memory_mb > part.memory_per_node_mb:
             bigger = [n for n, p in sorted(profile.partitions.items()) if p.memory_per_node_mb >= memory_mb]
-            reporter.report(TooMuchMemory, at("memory"), task=task.id, want=memory_mb, partition=partition_name, have=part.memory_per_node_mb, bigger=", ".join(bigger) or "none in this profile")
+            reporter.report(TooMuchMemory, span_of("memory"), task=task.id, want=memory_mb, partition=partition_name, have=part.memory_per_node_mb, bigger=", ".join(bigger) or "none in this profile")
             ok = False
 
     if gpus and part.gpus_per_node == 0:
         gpu_parts = [n for n, p in sorted(profile.partitions.items()) if p.gpus_per_node]
-        reporter.report(GpusWithoutGpuPartition, at("gpus", "partition"), task=task.id, gpus=gpus, partition=partition_name, gpu_partitions=", ".join(gpu_parts) or "none in this profile")
+        reporter.report(GpusWithoutGpuPartition, span_of("gpus", "partition"), task=task.id, gpus=gpus, partition=partition_name, gpu_partitions=", ".join(gpu_parts) or "none in this profile")
         ok = False
     elif gpus > part.gpus_per_node:
-        reporter.report(TooManyGpus, at("gpus"), task=task.id, gpus=gpus, partition=partition_name, have=part.gpus_per_node)
+        reporter.report(TooManyGpus, span_of("gpus"), task=task.id, gpus=gpus, partition=partition_name, have=part.gpus_per_node)
         ok = False
 
     # One rank per GPU for DDP / data-parallel GPU tasks; otherwise one rank per node.
@@ -270,21 +270,21 @@ def resolve(task: Task, profile: Profile, reporter: Reporter, fallback: Span) ->
     tasks = req.tasks
     if not many and ((tasks or 1) > 1 or (nodes or 1) > 1):
         what = f"{tasks} tasks" if (tasks or 1) > 1 else f"{nodes} nodes"
-        reporter.report(NotParallel, at("tasks", "nodes"), task=task.id, what=what)
+        reporter.report(NotParallel, span_of("tasks", "nodes"), task=task.id, what=what)
         return None
     if nodes is None:
         nodes = math.ceil(tasks / gpus) if (tasks and gpus and many) else 1
     if tasks is None:
         tasks = nodes * max(gpus, 1) if many else nodes
     if nodes > part.max_nodes:
-        reporter.report(TooManyNodes, at("nodes"), task=task.id, nodes=nodes, partition=partition_name, limit=part.max_nodes)
+        reporter.report(TooManyNodes, span_of("nodes"), task=task.id, nodes=nodes, partition=partition_name, limit=part.max_nodes)
         ok = False
     if tasks % nodes:
-        reporter.report(RanksNotDivisible, at("tasks", "nodes"), task=task.id, tasks=tasks, nodes=nodes, suggest=nodes * math.ceil(tasks / nodes))
+        reporter.report(RanksNotDivisible, span_of("tasks", "nodes"), task=task.id, tasks=tasks, nodes=nodes, suggest=nodes * math.ceil(tasks / nodes))
         return None
     per_node = tasks // nodes
     if tasks > 1 and profile.mpi.launcher != "srun":
-        reporter.report(InvalidResourceValue, at("tasks"), task=task.id, field="tasks", value=tasks,
+        reporter.report(InvalidResourceValue, span_of("tasks"), task=task.id, field="tasks", value=tasks,
                         reason=f"profile {profile.name!r} starts ranks only with srun (its launcher is {profile.mpi.launcher!r})")
         ok = False
     cpus = req.cpus_per_task
@@ -292,10 +292,10 @@ def resolve(task: Task, profile: Profile, reporter: Reporter, fallback: Span) ->
         # Whole nodes are charged anyway (JSC): give the tasks all cores, never the SMT threads.
         cpus = max(1, part.cores_per_node // per_node) if profile.exclusive_nodes else profile.default_cpus_per_task
     if per_node * cpus > part.cpus_per_node:
-        reporter.report(TooManyCpus, at("cpus_per_task", "tasks"), task=task.id, need=per_node * cpus, per_node=per_node, cpus=cpus, partition=partition_name, have=part.cpus_per_node)
+        reporter.report(TooManyCpus, span_of("cpus_per_task", "tasks"), task=task.id, need=per_node * cpus, per_node=per_node, cpus=cpus, partition=partition_name, have=part.cpus_per_node)
         ok = False
 
-    ok &= check_sbatch_extra(task, req.sbatch_extra, reporter, at("sbatch_extra"))
+    ok &= check_sbatch_extra(task, req.sbatch_extra, reporter, span_of("sbatch_extra"))
 
     container = req.container
     if profile.container.runtime == "apptainer":
@@ -303,7 +303,7 @@ def resolve(task: Task, profile: Profile, reporter: Reporter, fallback: Span) ->
             container = f"{task.item.directory.rstrip('/')}/{container}"
         container = container or profile.container.image
         if not container:
-            reporter.report(NoContainerImage, at("container"), task=task.id, profile=profile.name)
+            reporter.report(NoContainerImage, span_of("container"), task=task.id, profile=profile.name)
             ok = False
     requeue = req.requeue
     if requeue is None:

@@ -14,9 +14,9 @@ from typing import Mapping
 
 from mfile.codegen.jobs import Job, job_name
 from mfile.codegen.profile import Profile
-from mfile.plan.units import format_time, parse_memory, parse_time
 from mfile.plan.ir import Resources, Task
 from mfile.plan.manifest import Plan
+from mfile.plan.units import format_time, parse_memory, parse_time
 
 FlagValue = str | int | bool | None
 

@@ -6,10 +6,10 @@ import sys
 from pathlib import Path
 from typing import Any, TextIO
 
-from mfile.compiler.headers.loader import KNOWN_FIELDS, Header, ResolvedHeader
 from mfile.compiler.headers.catalog import ItemCatalog, ResolvedItem
-from mfile.plan.types import DataType, Tabular
+from mfile.compiler.headers.loader import KNOWN_FIELDS, Header, ResolvedHeader
 from mfile.diagnostics import Reporter, Span, render_text
+from mfile.plan.types import DataType, Tabular
 
 COMMAND_LINE = "<command line>"
 

@@ -21,8 +21,8 @@ from typing import Callable, TextIO
 
 from mfile.errors import UsageError
 from mfile.plan import manifest
-from mfile.slurm.query import JobInfo, SlurmQuery, format_elapsed
 from mfile.plan.state import JobRow, is_done, read_jobs
+from mfile.slurm.query import JobInfo, SlurmQuery, format_elapsed
 
 TAIL_LINES = 10
 MIN_INTERVAL = 0.5  # seconds: --watch never polls faster than this

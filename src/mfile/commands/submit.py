@@ -21,11 +21,11 @@ from typing import Callable, TextIO
 
 from mfile.codegen.jobs import Job, plan_jobs, task_dependencies
 from mfile.codegen.profile import Profile
-from mfile.plan import manifest
 from mfile.errors import UsageError
+from mfile.plan import manifest
 from mfile.plan.manifest import Plan
-from mfile.slurm.scheduler import Scheduler, SchedulerError, SlurmScheduler
 from mfile.plan.state import is_done, write_jobs
+from mfile.slurm.scheduler import Scheduler, SchedulerError, SlurmScheduler
 
 RETRY_DELAYS = (1.0, 2.0, 4.0, 8.0, 16.0)  # seconds between attempts after a transient failure
 LOCK_NAME = "submit.lock"

@@ -11,11 +11,18 @@ import keyword
 import re
 from typing import Any
 
+from mfile.compiler.builtins import BUILTIN_ITEMS, FUNCTIONS, Signature
 from mfile.compiler.folding import DictLit, ListLit
 from mfile.compiler.lowering import Lowering
-from mfile.compiler.builtins import BUILTIN_ITEMS, FUNCTIONS, Signature
-from mfile.diagnostics import did_you_mean
-from mfile.compiler.messages import ComponentExternalInput, ItemNameNotString, MissingArgument, NotAReference, UnknownKeyword, WrongArgumentCount, WrongArgumentType
+from mfile.compiler.messages import (
+    ComponentExternalInput,
+    ItemNameNotString,
+    MissingArgument,
+    NotAReference,
+    UnknownKeyword,
+    WrongArgumentCount,
+    WrongArgumentType,
+)
 from mfile.compiler.values import (
     UNKNOWN,
     ComponentDef,
@@ -27,7 +34,7 @@ from mfile.compiler.values import (
     TaskUse,
     describe,
 )
-from mfile.diagnostics import Span
+from mfile.diagnostics import Span, did_you_mean
 from mfile.mfile_grammar import ast
 
 Args = list[tuple[Any, Span]]

@@ -10,16 +10,16 @@ import gc
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from mfile.plan import ir
-from mfile.compiler.program import build_program
-from mfile.compiler.typer import Typer
 from mfile.compiler.headers.catalog import ItemCatalog
 from mfile.compiler.lower import lower
-from mfile.compiler.scope import resolve
 from mfile.compiler.messages import NoPipelines, UnknownPipeline
+from mfile.compiler.program import build_program
+from mfile.compiler.scope import resolve
+from mfile.compiler.typer import Typer
 from mfile.diagnostics import Reporter, Severity, Span, UnreadableFile, did_you_mean
 from mfile.mfile_grammar.parser import parse
 from mfile.mfile_grammar.source import read_source
+from mfile.plan import ir
 
 SUFFIX = ".mfile"
 

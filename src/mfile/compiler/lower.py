@@ -11,11 +11,21 @@ from dataclasses import replace
 from typing import Any
 
 from mfile.compiler import calls, methods
+from mfile.compiler.builtins import BUILTIN_NAMES, DSL_BUILTINS, METHODS
 from mfile.compiler.folding import DictLit, ListLit, fold_binary, fold_unary
 from mfile.compiler.headers.catalog import ItemCatalog
-from mfile.compiler.builtins import BUILTIN_NAMES, DSL_BUILTINS, METHODS
-from mfile.diagnostics import did_you_mean
-from mfile.compiler.messages import ConstantError, DuplicateKey, NotCallable, UnknownAttribute, UnpackMismatch, UselessStatement
+from mfile.compiler.lowering import Lowered
+from mfile.compiler.messages import (
+    ConstantError,
+    DuplicateKey,
+    NotCallable,
+    TooDeep,
+    UnknownAttribute,
+    UnpackMismatch,
+    UselessStatement,
+)
+from mfile.compiler.ports import output_ports
+from mfile.compiler.typer import Typer
 from mfile.compiler.values import (
     UNKNOWN,
     BoundMethod,
@@ -32,12 +42,8 @@ from mfile.compiler.values import (
     TaskUse,
     describe,
 )
-from mfile.diagnostics import Reporter, Span
+from mfile.diagnostics import Reporter, Span, did_you_mean
 from mfile.mfile_grammar import ast
-from mfile.compiler.messages import TooDeep
-from mfile.compiler.lowering import Lowered
-from mfile.compiler.ports import output_ports
-from mfile.compiler.typer import Typer
 
 
 def lower(module: ast.Module, catalog: ItemCatalog, reporter: Reporter, typer: Any = None) -> Lowered:

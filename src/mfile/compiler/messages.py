@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from mfile.diagnostics import Diagnostic, Severity
 
+
 class UndefinedName(Diagnostic):
     code = "E101"
     message = "name {name!r} is not defined{suggestion}"

@@ -5,12 +5,12 @@ from __future__ import annotations
 
 from typing import Any
 
+from mfile.compiler.builtins import METHODS
 from mfile.compiler.calls import Args, Kwargs, as_ref, check_signature, expect
 from mfile.compiler.folding import DictLit, ListLit
 from mfile.compiler.lowering import Lowering
-from mfile.compiler.typer import output_columns
-from mfile.compiler.builtins import METHODS
 from mfile.compiler.messages import SetInputNameMisuse
+from mfile.compiler.typer import output_columns
 from mfile.compiler.values import UNKNOWN, BoundMethod, OutputRef, TaskDef, TaskUse
 from mfile.diagnostics import Span
 from mfile.mfile_grammar import ast

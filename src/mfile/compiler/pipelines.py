@@ -2,17 +2,26 @@
 
 from __future__ import annotations
 
-from mfile.plan import ir
+from mfile.compiler.messages import (
+    Cycle,
+    DuplicateTask,
+    EmptyPipeline,
+    SetInputOnDataset,
+    StageOrder,
+    TaskNotInPipeline,
+    UnconnectedInput,
+    UnknownInputName,
+    WrongInputCount,
+)
 from mfile.compiler.ports import OPTIONAL_INPUTS, input_ports
-from mfile.compiler.typecheck import check_binding
-from mfile.plan.types import VOID, DataType
-from mfile.compiler.values import OutputRef, PipelineDef, SearchDef, TaskDef, TaskUse
-from mfile.diagnostics import Reporter, Span
-from mfile.compiler.messages import Cycle, DuplicateTask, EmptyPipeline, SetInputOnDataset, StageOrder, TaskNotInPipeline, UnconnectedInput, UnknownInputName, WrongInputCount
-from mfile.compiler.typecheck import concrete
-from mfile.compiler.typer import Typer, produced_type
 from mfile.compiler.search import build_search, component_inputs
-from mfile.compiler.values import Member, auto_id
+from mfile.compiler.typecheck import check_binding, concrete
+from mfile.compiler.typer import Typer, produced_type
+from mfile.compiler.values import Member, OutputRef, PipelineDef, SearchDef, TaskDef, TaskUse, auto_id
+from mfile.diagnostics import Reporter, Span
+from mfile.plan import ir
+from mfile.plan.types import VOID, DataType
+
 
 class PipelineBuilder:
     def __init__(

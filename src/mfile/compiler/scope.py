@@ -13,9 +13,8 @@ only reports, so its result cannot drift from lowering's.
 from __future__ import annotations
 
 from mfile.compiler.builtins import BUILTIN_NAMES
-from mfile.diagnostics import did_you_mean
 from mfile.compiler.messages import DuplicateReference, RebindsBuiltin, UndefinedName, UsedBeforeAssignment
-from mfile.diagnostics import Reporter, Span
+from mfile.diagnostics import Reporter, Span, did_you_mean
 from mfile.mfile_grammar import ast
 from mfile.mfile_grammar.syntax import NameTooLong
 

@@ -12,18 +12,22 @@ import itertools
 import math
 from typing import Any
 
-from mfile.plan import ir
-from mfile.compiler.ports import input_ports
 from mfile.compiler.builtins import METRIC_MODES
-from mfile.plan.types import FLOAT64, VOID, Column, DataType, Model, Tabular
-from mfile.compiler.values import HyperParameterDef, SearchDef, TaskDef
-from mfile.diagnostics import Span
-from mfile.compiler.messages import GridTooLarge, GridValueType, HyperParameterNotSearched, MetricNotInComponent, UnusedHyperParameter
 from mfile.compiler.headers.loader import check_value
+from mfile.compiler.messages import (
+    GridTooLarge,
+    GridValueType,
+    HyperParameterNotSearched,
+    MetricNotInComponent,
+    UnusedHyperParameter,
+)
+from mfile.compiler.ports import input_ports
 from mfile.compiler.typecheck import check_binding, concrete
-from mfile.diagnostics import Reporter
 from mfile.compiler.typer import Typer
-from mfile.compiler.values import Member, auto_id
+from mfile.compiler.values import HyperParameterDef, Member, SearchDef, TaskDef, auto_id
+from mfile.diagnostics import Reporter, Span
+from mfile.plan import ir
+from mfile.plan.types import FLOAT64, VOID, Column, DataType, Model, Tabular
 
 MAX_GRID_POINTS = 100_000  # docs/security.md: a grid is expanded into plan.json
 

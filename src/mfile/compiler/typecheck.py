@@ -10,6 +10,18 @@ from __future__ import annotations
 import re
 from typing import Any
 
+from mfile.compiler.builtins import METRIC_MODES
+from mfile.compiler.messages import (
+    BadBuiltinParam,
+    DroppedColumn,
+    JoinClash,
+    MissingColumn,
+    NotAModel,
+    PortTypeMismatch,
+    UncheckedType,
+    WideningCast,
+)
+from mfile.diagnostics import Reporter, Span
 from mfile.plan.types import (
     FLOAT64,
     VOID,
@@ -20,10 +32,6 @@ from mfile.plan.types import (
     Tabular,
     compare,
 )
-from mfile.diagnostics import Reporter, Span
-from mfile.compiler.messages import BadBuiltinParam, DroppedColumn, JoinClash, MissingColumn, NotAModel, PortTypeMismatch, UncheckedType, WideningCast
-from mfile.compiler.builtins import METRIC_MODES
-
 
 _LAG = re.compile(r"^[1-9][0-9]*\s*(s|min|h|H|D|d|W)$")
 

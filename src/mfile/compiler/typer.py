@@ -11,17 +11,16 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from mfile.plan import ir
-from mfile.compiler.ports import output_ports
 from mfile.compiler.folding import NotData, to_data
-from mfile.compiler.messages import NotConstant
-from mfile.compiler.typecheck import as_model, check_metric, check_split, evaluate_types, join_output, timelag_output
-from mfile.compiler.messages import MissingColumn
-from mfile.plan.types import VOID, DataType, Model, Tabular, select_columns
-from mfile.compiler.values import UNKNOWN, HyperParameterDef, OutputRef, SearchDef, TaskDef
-from mfile.diagnostics import Reporter, Span
 from mfile.compiler.headers.execution import resources_from_mapping
-from mfile.compiler.values import describe
+from mfile.compiler.messages import MissingColumn, NotConstant
+from mfile.compiler.ports import output_ports
+from mfile.compiler.typecheck import as_model, check_metric, check_split, evaluate_types, join_output, timelag_output
+from mfile.compiler.values import UNKNOWN, HyperParameterDef, OutputRef, SearchDef, TaskDef, describe
+from mfile.diagnostics import Reporter, Span
+from mfile.plan import ir
+from mfile.plan.types import VOID, DataType, Model, Tabular, select_columns
+
 
 class Typer:
     """Header resolution and port types of single tasks, cached per task object."""

@@ -17,7 +17,6 @@ from mfile.compiler.headers.catalog import ResolvedItem
 from mfile.diagnostics import Span
 
 
-
 class Named:
     """Values that take the first name they are bound to (assignment or ``reference=``) as id."""
 

@@ -7,8 +7,8 @@ the same reading of that convention.
 
 from __future__ import annotations
 
-import json
 import glob
+import json
 import os
 from pathlib import Path
 from typing import Any

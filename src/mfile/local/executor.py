@@ -23,8 +23,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO
 
-from mfile.plan.ir import Task
 from mfile.plan import manifest
+from mfile.plan.ir import Task
 
 POLL_S = 0.1
 HEARTBEAT_S = 15.0

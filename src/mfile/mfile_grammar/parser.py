@@ -26,8 +26,8 @@ from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedInput
 
 from mfile.diagnostics import Reporter, Span
 from mfile.mfile_grammar import ast, syntax
-from mfile.mfile_grammar.scan import IndentationProblem, MFileIndenter, prescan
 from mfile.mfile_grammar.nodes import too_deep
+from mfile.mfile_grammar.scan import IndentationProblem, MFileIndenter, prescan
 from mfile.mfile_grammar.transform import MAX_EXPR_DEPTH, ToAst
 
 GRAMMAR = Path(__file__).with_name("mfile.lark")

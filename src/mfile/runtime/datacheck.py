@@ -16,7 +16,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from mfile.runtime.io import sample_dim
 from mfile.plan.types import (
     Array,
     Fundamental,
@@ -27,6 +26,7 @@ from mfile.plan.types import (
     Tensor,
     cast_kind,
 )
+from mfile.runtime.io import sample_dim
 
 
 class DataTypeError(Exception):

@@ -17,9 +17,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from mfile.plan import manifest
 from mfile.plan.ir import Binding, Task
 from mfile.plan.types import Model, Tabular
-from mfile.plan import manifest
 from mfile.runtime import io, records
 from mfile.runtime.context import Context
 from mfile.runtime.datacheck import DataTypeError, check_dataset, check_model_dir

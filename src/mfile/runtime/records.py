@@ -23,8 +23,8 @@ from pathlib import Path
 from typing import Any
 
 from mfile import __version__
-from mfile.runtime.io import write_json_atomic
 from mfile.plan.state import read_record
+from mfile.runtime.io import write_json_atomic
 
 CONTENT_HASH_LIMIT = 64 * 2**20
 RECORD_FORMAT = 1

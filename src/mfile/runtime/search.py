@@ -17,12 +17,12 @@ import time
 from pathlib import Path
 from typing import Any
 
-from mfile.plan.ir import SearchSpec, Task
 from mfile.plan import manifest
+from mfile.plan.ir import SearchSpec, Task
 from mfile.runtime import io, records
 from mfile.runtime.execute import EXIT_OK, Input, Step, TaskFailure, describe, execute_step, input_from_task, input_key
-from mfile.runtime.task import finish_dirs, make_context, prepare_dirs
 from mfile.runtime.parallel import World
+from mfile.runtime.task import finish_dirs, make_context, prepare_dirs
 
 
 def _spec(task: Task) -> SearchSpec:

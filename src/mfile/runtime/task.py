@@ -11,12 +11,13 @@ import time
 from pathlib import Path
 from typing import Callable
 
-from mfile.plan.ir import Task
 from mfile.plan import manifest
+from mfile.plan.ir import Task
 from mfile.runtime import io, records
 from mfile.runtime.context import Context
 from mfile.runtime.execute import EXIT_OK, Step, describe, execute_step, input_from_task, input_key
 from mfile.runtime.parallel import World
+
 
 def prepare_dirs(task_dir: Path, key: str, rank: int, ctx_barrier: Callable[[], None]) -> tuple[Path, Path]:
     """Clean what a killed run left (rank 0), then give each rank its work and checkpoint dirs.

@@ -25,10 +25,9 @@ from typing import Mapping
 
 import mfile
 from mfile.compiler.headers import messages as header_messages
-from mfile.diagnostics import closest
 from mfile.compiler.headers.loader import Header, load_header
+from mfile.diagnostics import Reporter, Span, closest
 from mfile.plan.ir import ItemRef
-from mfile.diagnostics import Reporter, Span
 
 BUILTIN_ROOT = Path(mfile.__file__).resolve().parent / "items"
 HEADER_FILE = "MantikHeader"

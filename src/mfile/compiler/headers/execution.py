@@ -22,9 +22,8 @@ import re
 from typing import Any, Mapping
 
 from mfile.compiler.headers.messages import BadResource, FieldType, UnknownResource
-from mfile.diagnostics import closest
 from mfile.compiler.headers.yamlnodes import YNode
-from mfile.diagnostics import Reporter, Span
+from mfile.diagnostics import Reporter, Span, closest
 from mfile.plan.ir import Loc, Resources
 from mfile.plan.units import clock_error, format_time, memory_parts, parse_time, time_parts
 

@@ -57,7 +57,6 @@ from typing import Any, Literal
 from mfile.compiler.headers import messages as header_messages
 from mfile.compiler.headers.execution import resources_from_mapping, resources_from_node
 from mfile.compiler.headers.types import parse_type, suggestion
-from mfile.diagnostics import closest
 from mfile.compiler.headers.values import (
     METAVARIABLE_TYPES,
     check_value,
@@ -66,9 +65,9 @@ from mfile.compiler.headers.values import (
     valid_metavariable_type,
 )
 from mfile.compiler.headers.yamlnodes import YNode, load_yaml
+from mfile.diagnostics import Reporter, Severity, Span, closest
 from mfile.plan.ir import Resources
 from mfile.plan.types import VOID, DataType
-from mfile.diagnostics import Reporter, Severity, Span
 
 __all__ = ["Header", "MetaVariable", "ResolvedHeader", "check_value", "load_header", "resources_from_mapping", "KNOWN_FIELDS"]
 

@@ -22,6 +22,7 @@ from typing import Any
 
 from mfile.compiler.headers.messages import BadDataType, BadShape, UnknownTypeField
 from mfile.compiler.headers.yamlnodes import YNode
+from mfile.diagnostics import Reporter, closest
 from mfile.plan.types import (
     FUNDAMENTALS,
     Array,
@@ -33,8 +34,6 @@ from mfile.plan.types import (
     Tabular,
     Tensor,
 )
-from mfile.diagnostics import Reporter
-from mfile.diagnostics import closest
 
 IMAGE_CHANNELS = ("black", "red", "green", "blue")
 IMAGE_FORMATS = ("plain", "png", "jpeg")

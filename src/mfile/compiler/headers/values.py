@@ -23,8 +23,8 @@ from mfile.compiler.headers.messages import (
 )
 from mfile.compiler.headers.types import suggestion
 from mfile.compiler.headers.yamlnodes import YNode
-from mfile.plan.types import Array, DataType, Fundamental, Nullable, Struct, Tabular, Tensor
 from mfile.diagnostics import Reporter, Span
+from mfile.plan.types import Array, DataType, Fundamental, Nullable, Struct, Tabular, Tensor
 
 _REF = re.compile(r"^\$\{([^{}$]+)\}$")
 _EMBEDDED = re.compile(r"(?<!\$)\$\{([^{}$]+)\}")
