@@ -20,6 +20,7 @@ from typing import Any, Callable
 import click
 
 from mfile import __version__
+from mfile.commands.config import ProjectConfig, find_config
 from mfile.commands.report import EXIT_FAULT, EXIT_OK, emit_reports
 from mfile.diagnostics import FORMATS
 from mfile.errors import UsageError
@@ -61,8 +62,9 @@ def _guarded(command: Callable[..., int]) -> Callable[..., None]:
     return wrapper
 
 
-def _item_roots(items: tuple[str, ...]) -> list[Path]:
-    return [Path(p) for p in items]
+def _project(start: Path) -> ProjectConfig:
+    """The project file (mfile.toml or [tool.mfile]) above ``start``; flags override what it says."""
+    return find_config(start)
 
 
 items_option = click.option(
@@ -70,7 +72,8 @@ items_option = click.option(
     "items",
     multiple=True,
     metavar="DIR",
-    help="An item root (repeatable); searched before $MFILE_ITEMS_PATH and the built-in items.",
+    help="An item root (repeatable); searched before $MFILE_ITEMS_PATH and the built-in items. "
+    "Default: items in the project file (mfile.toml or [tool.mfile] in pyproject.toml).",
 )
 
 
@@ -103,21 +106,23 @@ def main(debug: bool) -> None:
 @main.command()
 @click.argument("files", nargs=-1, required=True, type=click.Path(path_type=Path))
 @items_option
+@click.option("--profile", default=None, help="Also check resources against this site profile (E4xx). Default: the project file's.")
 @click.option("--format", "fmt", type=click.Choice(FORMATS), default="text", show_default=True)
 @_guarded
-def check(files: tuple[Path, ...], items: tuple[str, ...], fmt: str) -> int:
+def check(files: tuple[Path, ...], items: tuple[str, ...], profile: str | None, fmt: str) -> int:
     """Lint M-Files (directories are searched for *.mfile). Exit 0 clean, 1 errors."""
     from mfile.commands.check import check_command  # see "Commands are imported" above
 
-    return check_command(list(files), _item_roots(items), fmt, emit_reports)
+    project = _project(files[0])
+    return check_command(list(files), project.item_roots(items), fmt, emit_reports, project.profile_or(profile, None))
 
 
 @main.command("compile")
 @click.argument("file", type=click.Path(path_type=Path))
 @items_option
-@click.option("--profile", default="local", show_default=True, help="Site profile name or a path to a TOML file.")
+@click.option("--profile", default=None, help="Site profile name or a path to a TOML file. Default: the project file's, else local.")
 @click.option("--pipeline", "pipelines", multiple=True, metavar="P", help="Pipeline to compile (default: all).")
-@click.option("-o", "--output", "out", type=click.Path(path_type=Path), default=Path("runs"), show_default=True)
+@click.option("-o", "--output", "out", type=click.Path(path_type=Path), default=None, help="Default: the project file's output, else runs.")
 @click.option("--emit", type=click.Choice(["run-dir", "ir"]), default="run-dir", show_default=True)
 @click.option("--force", is_flag=True, help="Replace completed outputs and records in an existing run directory.")
 @click.option("--format", "fmt", type=click.Choice(FORMATS), default="text", show_default=True)
@@ -125,9 +130,9 @@ def check(files: tuple[Path, ...], items: tuple[str, ...], fmt: str) -> int:
 def compile_(
     file: Path,
     items: tuple[str, ...],
-    profile: str,
+    profile: str | None,
     pipelines: tuple[str, ...],
-    out: Path,
+    out: Path | None,
     emit: str,
     force: bool,
     fmt: str,
@@ -135,8 +140,10 @@ def compile_(
     """Compile an M-File into run directories OUT/<pipeline> (or print the IR)."""
     from mfile.commands.compile import compile_command  # see "Commands are imported" above
 
+    project = _project(file)
     return compile_command(
-        file, _item_roots(items), profile, list(pipelines), out, emit, force, fmt, emit_reports
+        file, project.item_roots(items), project.profile_or(profile, "local") or "local", list(pipelines),
+        project.output_or(out, Path("runs")), emit, force, fmt, emit_reports,
     )
 
 
@@ -155,17 +162,20 @@ def submit(run_dir: Path, dry_run: bool, resume: bool, stage: str | None) -> int
 
 @main.command()
 @click.argument("file", type=click.Path(path_type=Path))
-@click.option("--pipeline", required=True, metavar="P")
+@click.option("--pipeline", default=None, metavar="P", help="Pipeline to run (may be left out when the file defines one).")
 @items_option
-@click.option("-o", "--output", "out", type=click.Path(path_type=Path), default=Path("runs"), show_default=True)
+@click.option("-o", "--output", "out", type=click.Path(path_type=Path), default=None, help="Default: the project file's output, else runs.")
 @click.option("--resume/--no-resume", default=True, show_default=True, help="Skip tasks whose completion record matches.")
 @click.option("-j", "--jobs", default=None, type=int, help="Concurrent tasks (default: cores).")
 @_guarded
-def run(file: Path, pipeline: str, items: tuple[str, ...], out: Path, resume: bool, jobs: int | None) -> int:
+def run(file: Path, pipeline: str | None, items: tuple[str, ...], out: Path | None, resume: bool, jobs: int | None) -> int:
     """Compile with the local profile and run the whole plan on this machine (no Slurm)."""
     from mfile.commands.run import run_command  # see "Commands are imported" above
 
-    return run_command(file, _item_roots(items), pipeline, out, resume, jobs, emit_reports)
+    project = _project(file)
+    return run_command(
+        file, project.item_roots(items), pipeline, project.output_or(out, Path("runs")), resume, jobs, emit_reports
+    )
 
 
 @main.command()
@@ -182,15 +192,15 @@ def status(run_dir: Path, watch: bool, interval: float) -> int:
 
 @main.command()
 @click.argument("file", type=click.Path(path_type=Path))
-@click.option("--pipeline", required=True, metavar="P")
+@click.option("--pipeline", default=None, metavar="P", help="Pipeline to draw (may be left out when the file defines one).")
 @items_option
 @click.option("--format", "fmt", type=click.Choice(["dot", "mermaid"]), default="dot", show_default=True)
 @_guarded
-def graph(file: Path, pipeline: str, items: tuple[str, ...], fmt: str) -> int:
+def graph(file: Path, pipeline: str | None, items: tuple[str, ...], fmt: str) -> int:
     """Draw a pipeline: tasks, edges labelled with data types, stages as clusters."""
     from mfile.commands.compile import graph_command  # see "Commands are imported" above
 
-    return graph_command(file, _item_roots(items), pipeline, fmt, emit_reports)
+    return graph_command(file, _project(file).item_roots(items), pipeline, fmt, emit_reports)
 
 
 @main.group()
@@ -205,7 +215,7 @@ def items_list(items: tuple[str, ...]) -> int:
     """Every item found, with kind and version."""
     from mfile.commands.items import list_items  # see "Commands are imported" above
 
-    return list_items(_item_roots(items))
+    return list_items(_project(Path.cwd()).item_roots(items))
 
 
 @items.command("show")
@@ -216,7 +226,7 @@ def items_show(name: str, items: tuple[str, ...]) -> int:
     """An item's header with its types after substitution."""
     from mfile.commands.items import show_item  # see "Commands are imported" above
 
-    return show_item(name, _item_roots(items))
+    return show_item(name, _project(Path.cwd()).item_roots(items))
 
 
 if __name__ == "__main__":

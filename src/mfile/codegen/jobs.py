@@ -137,19 +137,7 @@ def assemble_plan(
     elif no_account and not any(r.code == MissingAccount.code for r in reporter.reports):  # once per compile
         reporter.report(MissingAccount, fallback, profile=profile.name, env=profile.account_env or "BUDGET_ACCOUNTS")
 
-    tasks: list[ir.Task] = []
-    for task in pipe.tasks:
-        resolved = resolve(task, profile, reporter, fallback)
-        tasks.append(task if resolved is None else task.model_copy(update={"resources": resolved}))
-        if task.search is not None and len(task.search.points) > profile.max_array_size:
-            span = task.loc.span() if task.loc else fallback
-            points = len(task.search.points)
-            reporter.report(ArraySplit, span, task=task.id, points=points, limit=profile.max_array_size,
-                            parts=math.ceil(points / profile.max_array_size))
-    elements = sum(len(t.search.points) + 1 if t.search is not None else 1 for t in pipe.tasks)
-    if elements > profile.submit_limit:
-        reporter.report(OverSubmitLimit, fallback, pipeline=pipe.name, jobs=elements, limit=profile.submit_limit)
-
+    tasks = check_resources(pipe, profile, reporter, fallback)
     failed = no_account or any(r.severity.value == "error" for r in reporter.reports[first:])
     _drop_repeats(reporter, first)
     if failed:
@@ -171,6 +159,23 @@ def assemble_plan(
         needs_pipelines=tuple(needs),
         extra={"items": [f"{name}:{version}" for name, version in items], "slurm": slurm},
     )
+
+
+def check_resources(pipe: ir.Pipeline, profile: Profile, reporter: Reporter, fallback: Span) -> list[ir.Task]:
+    """Every task's resources resolved against the site (E4xx reported); the tasks with them."""
+    tasks: list[ir.Task] = []
+    for task in pipe.tasks:
+        resolved = resolve(task, profile, reporter, fallback)
+        tasks.append(task if resolved is None else task.model_copy(update={"resources": resolved}))
+        if task.search is not None and len(task.search.points) > profile.max_array_size:
+            span = task.loc.span() if task.loc else fallback
+            points = len(task.search.points)
+            reporter.report(ArraySplit, span, task=task.id, points=points, limit=profile.max_array_size,
+                            parts=math.ceil(points / profile.max_array_size))
+    elements = sum(len(t.search.points) + 1 if t.search is not None else 1 for t in pipe.tasks)
+    if elements > profile.submit_limit:
+        reporter.report(OverSubmitLimit, fallback, pipeline=pipe.name, jobs=elements, limit=profile.submit_limit)
+    return tasks
 
 
 def headers_of(pipeline: ir.Pipeline) -> tuple[HeaderInfo, ...]:

@@ -77,25 +77,33 @@ def compile_command(
     return 0
 
 
-def compile_for_run(file: Path, roots: list[Path], pipeline: str, out: Path, emit: ReportEmitter) -> Path | None:
-    """Compile one pipeline with the ``local`` profile for ``mfile run``."""
-    planned = plan_pipelines(file, roots, "local", [pipeline], emit)
+def compile_for_run(file: Path, roots: list[Path], pipeline: str | None, out: Path, emit: ReportEmitter) -> Path | None:
+    """Compile one pipeline with the ``local`` profile for ``mfile run`` (the only one, if none is named)."""
+    planned = plan_pipelines(file, roots, "local", [pipeline] if pipeline else [], emit)
     if planned is None:
         return None
     plans, profile, result = planned
+    if len(plans) > 1:
+        raise UsageError(_choose_one(file, [p.pipeline.name for p in plans]))
     emit(result.reporter, result.sources, "text", sys.stderr)
     return write_run_dir(plans[0], profile, out, force=False)
 
 
-def graph_command(file: Path, roots: list[Path], pipeline: str, fmt: str, emit: ReportEmitter) -> int:
+def _choose_one(file: Path, names: list[str]) -> str:
+    return f"{file} defines {len(names)} pipelines ({', '.join(names)}): name one with --pipeline"
+
+
+def graph_command(file: Path, roots: list[Path], pipeline: str | None, fmt: str, emit: ReportEmitter) -> int:
     result, program = front_end(file, roots)
     emit(result.reporter, result.sources, "text", sys.stderr)
     if program is None:
         return 1
-    chosen = select_pipelines(program, [pipeline], result.reporter, file)
+    chosen = select_pipelines(program, [pipeline] if pipeline else [], result.reporter, file)
     if not chosen:
         emit(result.reporter, result.sources, "text", sys.stderr)
         return 1
+    if len(chosen) > 1:
+        raise UsageError(_choose_one(file, [p.name for p in chosen]))
     sys.stdout.write(render_graph(chosen[0], fmt))
     return 0
 

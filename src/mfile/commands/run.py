@@ -10,7 +10,7 @@ from mfile.local.executor import run_local
 
 
 def run_command(
-    file: Path, roots: list[Path], pipeline: str, out: Path, resume: bool, jobs: int | None, emit: ReportEmitter
+    file: Path, roots: list[Path], pipeline: str | None, out: Path, resume: bool, jobs: int | None, emit: ReportEmitter
 ) -> int:
     run_dir = compile_for_run(file, roots, pipeline, out, emit)
     if run_dir is None:
