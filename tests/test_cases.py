@@ -1,8 +1,10 @@
 """Case files: every ``tests/cases/err/*.mfile`` declares the diagnostics it must produce,
 every ``tests/cases/ok/*.mfile`` must produce no error or warning.
 
-An err case lists ``# expect: CODE LINE:COLUMN`` lines (one per diagnostic). Infos are
-compared only when the case expects that code. Items come from ``tests/cases/items``
+An err case lists ``# expect: CODE LINE:COLUMN`` lines (one per diagnostic) and may list
+``# hint: TEXT`` lines, each of which must start some reported hint, and ``# message: TEXT``
+lines, each of which some reported message must contain. Infos are compared only
+when the case expects that code. Items come from ``tests/cases/items``
 (plus ``# items: DIR`` relative to tests/cases when a case needs others).
 """
 
@@ -19,6 +21,8 @@ from mfile.diagnostics import Severity
 CASES = Path(__file__).parent / "cases"
 EXPECT = re.compile(r"^#\s*expect:\s*([A-Z]\d{3})\s+(\d+):(\d+)\s*$", re.MULTILINE)
 ITEMS = re.compile(r"^#\s*items:\s*(\S+)\s*$", re.MULTILINE)
+HINT = re.compile(r"^#\s*hint:\s*(.+?)\s*$", re.MULTILINE)
+MESSAGE = re.compile(r"^#\s*message:\s*(.+?)\s*$", re.MULTILINE)
 
 
 def _cases(kind: str) -> list[Path]:
@@ -45,6 +49,11 @@ def test_err_case(path: Path) -> None:
     expected = sorted((c, int(line), int(col)) for c, line, col in EXPECT.findall(text))
     assert expected, f"{path.name} declares no '# expect:' lines"
     assert _found(path, {c for c, _, _ in expected}) == expected
+    reports = check_paths([path], _roots(text)).reporter.reports
+    for wanted in HINT.findall(text):
+        assert any((r.hint or "").startswith(wanted) for r in reports), (wanted, [r.hint for r in reports])
+    for wanted in MESSAGE.findall(text):
+        assert any(wanted in r.message for r in reports), (wanted, [r.message for r in reports])
 
 
 @pytest.mark.parametrize("path", _cases("ok"), ids=lambda p: p.stem)

@@ -181,6 +181,8 @@ class Lowerer:
             options = ["builtins"] if value.path == "dsl" else list(DSL_BUILTINS)
             return self.no_attribute(value, attr, span, options)
         if isinstance(value, TaskUse):
+            if attr == "configure" and isinstance(value.task, TaskDef):  # keeps the inputs set before it
+                return BoundMethod(value, attr)
             value = value.task
         if isinstance(value, TaskDef):
             return self.task_attribute(value, attr, node)

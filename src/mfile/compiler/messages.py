@@ -154,6 +154,13 @@ class HyperParameterNotSearched(Diagnostic):
     hint = "put the task in pipeline_component(...) inside a HyperParameterSearch, or give the param a value"
 
 
+class HyperParameterNotInGrid(Diagnostic):
+    code = "E128"
+    message = ("param {param!r} of {task} is the hyperparameter {hp!r}, which the HyperParameterSearch {search!r} "
+               "runs but gives no values")
+    hint = "add {hp!r} to its hyperparameters={{...}} (the grid has: {grid})"
+
+
 class UnusedHyperParameter(Diagnostic):
     code = "E127"
     message = "hyperparameter {hp!r} is searched but no step of the component uses it"

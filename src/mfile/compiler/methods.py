@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 from mfile.compiler.builtins import METHODS
@@ -26,6 +27,9 @@ def call_method(
     if not check_signature(lowerer, sig, node, args, kwargs, name_spans):
         return UNKNOWN
     if name == "configure":
+        if isinstance(target, TaskUse):  # task.set_input(x).configure(...): the same inputs, configured
+            configured = _configure(lowerer, target.task, kwargs)
+            return replace(target, task=configured) if isinstance(configured, TaskDef) else configured
         return _configure(lowerer, target, kwargs)
     if name == "set_input_name":
         value, span = args[0]

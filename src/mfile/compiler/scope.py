@@ -12,11 +12,15 @@ only reports, so its result cannot drift from lowering's.
 
 from __future__ import annotations
 
+import builtins as python
+
 from mfile.compiler.builtins import BUILTIN_NAMES
 from mfile.compiler.messages import DuplicateReference, RebindsBuiltin, UndefinedName, UsedBeforeAssignment
 from mfile.diagnostics import Reporter, Span, did_you_mean
 from mfile.mfile_grammar import ast
 from mfile.mfile_grammar.syntax import NameTooLong
+
+PYTHON_BUILTINS = frozenset(name for name in dir(python) if not name.startswith("_"))
 
 MAX_NAME_LENGTH = 100  # names become file names (jobs/<id>.select.sbatch) and Slurm job names
 
@@ -93,8 +97,12 @@ class _Resolver:
             self.reporter.report(UsedBeforeAssignment, name.span, name=name.id, line=later.line)
             return
         known = set(self.bound) | set(BUILTIN_NAMES)
+        extra = {}
+        if name.id in PYTHON_BUILTINS:  # "assign it first" would not help: the user expects Python's
+            extra["hint"] = (f"{name.id!r} is one of Python's builtins; an M-File has only mfile's "
+                             "(MantikItem, MantikPipeline, HyperParameter, ...; docs/language.md): remove it")  # fmt: skip
         self.reporter.report(
-            UndefinedName, name.span, name=name.id, suggestion=did_you_mean(name.id, known)
+            UndefinedName, name.span, name=name.id, suggestion=did_you_mean(name.id, known), **extra
         )
 
     def bind_reference(self, keyword: ast.Keyword) -> None:

@@ -17,7 +17,7 @@ from mfile.compiler.headers.loader import check_value
 from mfile.compiler.messages import (
     GridTooLarge,
     GridValueType,
-    HyperParameterNotSearched,
+    HyperParameterNotInGrid,
     MetricNotInComponent,
     UnusedHyperParameter,
 )
@@ -168,7 +168,8 @@ def _grid(
     for i, step in enumerate(search.component.steps):
         for param, (value, span) in step.params.items():
             if isinstance(value, HyperParameterDef) and id(value) not in in_grid:
-                reporter.report(HyperParameterNotSearched, span, hp=value.id or "?", param=param, task=f"step {ids[i]!r}")
+                reporter.report(HyperParameterNotInGrid, span, hp=value.id or "?", param=param, task=f"step {ids[i]!r}",
+                                search=search.id or "search", grid=", ".join(sorted(search.grid)) or "nothing")
     grid: dict[str, tuple[Any, ...]] = {}
     ok = True
     for name, (hp, values, span, value_spans) in search.grid.items():

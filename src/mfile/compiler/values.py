@@ -13,6 +13,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
+from mfile.compiler.folding import DictLit, ListLit
 from mfile.compiler.headers.catalog import ResolvedItem
 from mfile.diagnostics import Span
 
@@ -225,6 +226,16 @@ def describe(value: Any) -> str:
         return "a number"
     if isinstance(value, str):
         return "a string"
+    if isinstance(value, ListLit):
+        refs = [v for v, _ in value.items if isinstance(v, OutputRef)]
+        if refs and len(refs) == len(value.items):  # get_output_reference(): one reference per column
+            names = ", ".join(c for r in refs for c in (r.columns or (r.port,)))
+            source = refs[0].task.id or "task"
+            return (f"a list of {len(refs)} output references (unpack it: "
+                    f"`{names} = {source}.get_output_reference()`)")  # fmt: skip
+        return "a tuple" if value.is_tuple else "a list"
+    if isinstance(value, DictLit):
+        return "a dict"
     if isinstance(value, (list, tuple)):
         return "a list"
     if isinstance(value, dict):

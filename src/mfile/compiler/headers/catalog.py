@@ -157,8 +157,13 @@ class ItemCatalog:
         if not having:
             known = sorted({n for r in roots for n in self.names_in(r.path)})
             best = closest(q, known)
-            hint = (f"did you mean {best!r}?" if best else
-                    f"searched {', '.join(str(r.path) for r in roots) or 'no roots'}; see `mfile items list`")  # fmt: skip
+            namespace_dir = next((r for r in roots if _holds_item(r.path / parsed.name)), None)
+            if namespace_dir is not None:  # --items items/ns instead of --items items
+                hint = (f"{namespace_dir.path} is the namespace directory {parsed.namespace!r} itself; "
+                        f"an item root holds namespaces: pass --items {namespace_dir.path.parent}")  # fmt: skip
+            else:
+                hint = (f"did you mean {best!r}?" if best else
+                        f"searched {', '.join(str(r.path) for r in roots) or 'no roots'}; see `mfile items list`")  # fmt: skip
             reporter.report(header_messages.UnknownItem, span, name=q, suggestion=hint)
             return None
         version = parsed.version
@@ -215,6 +220,11 @@ class ItemCatalog:
                     if loaded is not None:
                         out.append(ResolvedItem(loaded[0], loaded[1], root.path, ref, False))
         return out
+
+
+def _holds_item(directory: Path) -> bool:
+    """A ``<name>/<version>/MantikHeader`` directory (what an item root holds one level deeper)."""
+    return any((version / HEADER_FILE).is_file() for version in _subdirs(directory))
 
 
 def _subdirs(path: Path) -> list[Path]:
