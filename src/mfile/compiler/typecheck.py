@@ -142,6 +142,17 @@ def _time_like(datatype: DataType) -> bool:
     return isinstance(datatype, Fundamental) and datatype.name in ("int64", "float64", "string", "uint64")
 
 
+def _as_compared(label: Column, truth: DataType | None) -> Column:
+    """The label column evaluate wants: the data's own integer width when both sides are integers."""
+    if _is_integer(label.type) and truth is not None and _is_integer(truth):
+        return Column(name=label.name, type=truth)
+    return label
+
+
+def _is_integer(datatype: DataType) -> bool:
+    return isinstance(datatype, Fundamental) and datatype.name.lstrip("u").startswith("int")
+
+
 def evaluate_types(
     reporter: Reporter,
     task: str,
@@ -180,6 +191,8 @@ def evaluate_types(
             )  # fmt: skip
     else:
         return VOID, metrics
+    if isinstance(data, Tabular):  # truth is compared with predictions, not assigned: any int widths
+        label_columns = [_as_compared(c, data.column(c.name)) for c in label_columns]
     return Tabular(columns=model.input.columns + tuple(label_columns)), metrics
 
 
