@@ -476,3 +476,29 @@ def test_syntax_case_files(path):
         assert expected, "an err case needs '# expect:' lines"
         order = lambda c: (c[1], c[2], c[0])  # noqa: E731
         assert sorted(codes, key=order) == sorted(expected, key=order)
+
+
+MANY_ERRORS = [
+    # every statement with an error is reported, each at its own place; the good ones are quiet
+    ("a = (1 2)\nb = 1\nc = = 3\nd = [1, 2\n    3]\ne = 1\n", [("E001", 1, 8), ("E001", 3, 5), ("E001", 5, 5)]),
+    ("x =\ny = 2\nz =\n", [("E001", 1, 3), ("E001", 3, 3)]),
+    ("a = 1 2\n\n# comment\nb = 3 4\n", [("E001", 1, 7), ("E001", 4, 7)]),
+    # an unclosed bracket is found before parsing; an indent stops parsing after it
+    ("a = 1 2\nb = (\n", [("E003", 2, 5)]),
+    ("a = 1 2\n  b = 2\n", [("E001", 1, 7), ("E006", 2, 1)]),
+]
+
+
+@pytest.mark.parametrize("src,expected", MANY_ERRORS, ids=[repr(s)[:30] for s, _ in MANY_ERRORS])
+def test_each_statement_with_a_syntax_error_is_reported(src, expected):
+    module, codes = run(src)
+    assert module is None
+    assert codes == expected
+
+
+def test_syntax_errors_are_capped_per_file():
+    from mfile.mfile_grammar.parser import MAX_SYNTAX_ERRORS
+
+    module, codes = run("x = 1 2\n" * (MAX_SYNTAX_ERRORS + 5))
+    assert module is None and len(codes) == MAX_SYNTAX_ERRORS
+    assert codes == [("E001", line, 7) for line in range(1, MAX_SYNTAX_ERRORS + 1)]

@@ -14,9 +14,11 @@ which another user of a login node could plant.
 from __future__ import annotations
 
 import gc
+import io
 import os
 import sys
 import threading
+import tokenize
 import unicodedata
 from pathlib import Path
 
@@ -31,6 +33,10 @@ from mfile.mfile_grammar.scan import IndentationProblem, MFileIndenter, prescan
 from mfile.mfile_grammar.transform import MAX_EXPR_DEPTH, ToAst
 
 GRAMMAR = Path(__file__).with_name("mfile.lark")
+MAX_SYNTAX_ERRORS = 20  # per file: after that, what is left is rarely worth reading
+# Each further error costs one more parse: at most RETRY_BUDGET times the file's length (but
+# always RETRY_FLOOR characters, so a small file gets all its errors), keeping check linear.
+RETRY_BUDGET, RETRY_FLOOR = 4, 200_000
 
 
 def _cache_path() -> str | bool:
@@ -101,15 +107,27 @@ def parse(source: str, file: str, reporter: Reporter) -> ast.Module | None:
         enabled = gc.isenabled()
         gc.disable()  # lark allocates many small objects; collections make parsing superlinear
         try:
-            _BUILDER.reset(file)
-            try:
-                statements = _PARSER.parse(body)
-            except UnexpectedInput as exc:
-                _report_parse_error(exc, body, file, reporter)
-                return None
-            except IndentationProblem as exc:
-                span = Span(file, exc.line, exc.column, exc.line, exc.column + 1)
-                reporter.report(exc.kind, span, **exc.args_)
+            errors = 0
+            budget = max(RETRY_BUDGET * len(body), RETRY_FLOOR)  # characters re-parsed: stays linear
+            while True:  # after a syntax error, blank that statement out and parse again
+                _BUILDER.reset(file)
+                try:
+                    statements = _PARSER.parse(body)
+                    break
+                except UnexpectedInput as exc:
+                    line = _report_parse_error(exc, body, file, reporter)
+                    errors += 1
+                    budget -= len(body)
+                    more = line and errors < MAX_SYNTAX_ERRORS and budget > 0
+                    retry = _without_statement(body, line) if more else None
+                    if retry is None:
+                        return None
+                    body = retry
+                except IndentationProblem as exc:
+                    span = Span(file, exc.line, exc.column, exc.line, exc.column + 1)
+                    reporter.report(exc.kind, span, **exc.args_)
+                    return None
+            if errors:  # the rest parsed; checking names or types now would only add follow-on errors
                 return None
             statements = _limit_depth(statements, set(_INDENTER.long_lines), file)
             _BUILDER.report_into(reporter)
@@ -228,7 +246,31 @@ def _expected(names: set[str]) -> str:
     return " or ".join(texts)
 
 
-def _report_parse_error(exc: UnexpectedInput, body: str, file: str, reporter: Reporter) -> None:
+def _without_statement(body: str, line: int) -> str | None:
+    """``body`` with the logical line that holds ``line`` blanked (line numbers kept), or None
+    when there is no such statement to take out (then parsing stops at the first error)."""
+    start = None
+    try:
+        for tok in tokenize.generate_tokens(io.StringIO(body).readline):
+            if tok.type in (tokenize.NL, tokenize.COMMENT, tokenize.INDENT, tokenize.DEDENT) and start is None:
+                continue
+            if start is None:
+                start = tok.start[0]
+            if tok.type in (tokenize.NEWLINE, tokenize.ENDMARKER):
+                if start <= line <= tok.end[0]:
+                    lines = body.split("\n")
+                    for number in range(start, min(tok.end[0], len(lines)) + 1):
+                        lines[number - 1] = ""
+                    blanked = "\n".join(lines)
+                    return blanked if blanked != body and blanked.strip() else None
+                start = None
+    except (tokenize.TokenError, SyntaxError):  # what Python cannot split, we do not guess at
+        return None
+    return None
+
+
+def _report_parse_error(exc: UnexpectedInput, body: str, file: str, reporter: Reporter) -> int | None:
+    """Report the error; the line it is on, or None at the end of the file."""
     if isinstance(exc, UnexpectedCharacters):
         char = body[exc.pos_in_stream] if exc.pos_in_stream < len(body) else ""
         span = Span(file, exc.line, exc.column, exc.line, exc.column + 1)
@@ -240,7 +282,7 @@ def _report_parse_error(exc: UnexpectedInput, body: str, file: str, reporter: Re
             shown = f"U+{ord(char):04X}" if char else "''"
         reporter.report(syntax.InvalidCharacter, span, char=shown, name=name.lower(),
                         **({"hint": hint} if hint else {}))
-        return
+        return span.line
     tok = getattr(exc, "token", None)
     # The contextual lexer raises some errors before the post-lexer sees the bad token.
     last = _INDENTER.last
@@ -250,24 +292,24 @@ def _report_parse_error(exc: UnexpectedInput, body: str, file: str, reporter: Re
         line, column = _end_position(body)
         reporter.report(syntax.InvalidSyntax, Span(file, line, column, line, column + 1),
                         detail="unexpected end of file")
-        return
+        return None
     span = Span(file, tok.line or 1, tok.column or 1, tok.end_line or tok.line or 1,
                 max(tok.end_column or 0, (tok.column or 1) + 1))
     kind = tok.type
     if kind == "_INDENT":
         reporter.report(syntax.BadIndentation, span, detail="unexpected indent")
-        return
+        return None  # the lines after it are all suspect
     if "_INDENT" in expected:
         reporter.report(syntax.BadIndentation, span, detail="expected an indented block after ':'",
                         hint="M-Files have no blocks; see the error for the statement itself")
-        return
+        return None
     if kind in ("_NEWLINE", "$END") and _EXPR_START <= expected and previous is not None:
         if kind == "$END" or previous.type != "_NEWLINE":
             where = Span(file, previous.line, previous.column, previous.end_line,
                          previous.end_column)
             reporter.report(syntax.InvalidSyntax, where,
                             detail=f"expected an expression after {_describe(previous)}")
-            return
+            return where.line if kind == "_NEWLINE" else None
     detail = f"unexpected {_describe(tok)}"
     if previous is not None and previous.type in _VALUE_END and (
         kind in _EXPR_START or kind in _OPENERS and kind != "LPAR"
@@ -275,7 +317,7 @@ def _report_parse_error(exc: UnexpectedInput, body: str, file: str, reporter: Re
         detail += f" after {_describe(previous)}"
         reporter.report(syntax.InvalidSyntax, span, detail=detail,
                         hint="is a ',' or an operator missing between them?")
-        return
+        return span.line
     wanted = _expected(expected)
     if wanted:
         detail += f"; expected {wanted}"
@@ -285,6 +327,7 @@ def _report_parse_error(exc: UnexpectedInput, body: str, file: str, reporter: Re
     elif previous is not None and str(previous).isalpha() and previous.type != "NAME":
         hint = f"'{previous}' is a reserved word; if it is meant as a name, choose another"
     reporter.report(syntax.InvalidSyntax, span, detail=detail, **({"hint": hint} if hint else {}))
+    return span.line if kind != "$END" else None
 
 
 def _end_position(body: str) -> tuple[int, int]:
