@@ -129,3 +129,16 @@ def test_timelag_skips_columns_without_time_unless_named(tmp_path):
     np.testing.assert_array_equal(out["v_lag1"].values, [0.0, 1.0, 2.0])
     with pytest.raises(ItemError, match="do not vary along 'time'"):
         lag.apply({"input": ds}, {"lag": "6h", "variables": "grid"}, ctx)
+
+
+def test_timelag_lags_along_the_time_dimension_the_reader_was_configured_with(tmp_path):
+    """netcdf with time_dim="valid_time" hands on data whose sample dimension is valid_time."""
+    times = np.array(["2020-01-01T00", "2020-01-01T06", "2020-01-01T12"], dtype="datetime64[ns]")
+    ds = xr.Dataset({"v": (("valid_time",), np.arange(3.0))}, coords={"valid_time": times},
+                    attrs={"sample_dim": "valid_time"})  # fmt: skip
+    lag, ctx = item("timelag", tmp_path)
+    out = lag.apply({"input": ds}, {"lag": "6h"}, ctx)
+    np.testing.assert_array_equal(out["v_lag1"].values, [0.0, 1.0])
+    assert out.attrs["sample_dim"] == "valid_time"
+    with pytest.raises(ItemError, match="no time coordinate 'time'"):
+        lag.apply({"input": ds}, {"lag": "6h", "lag_column": "time"}, ctx)  # an explicit choice still wins

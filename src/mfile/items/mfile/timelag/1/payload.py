@@ -22,7 +22,8 @@ def _human(seconds: float) -> str:
 
 def apply(inputs: dict[str, Any], params: dict[str, Any], ctx: Any) -> xr.Dataset:
     ds = inputs["input"]
-    dim = str(param(params, ctx, "lag_column", "time"))
+    # Default: the time dimension the reading item was configured with (netcdf's time_dim).
+    dim = str(param(params, ctx, "lag_column", "") or ds.attrs.get("sample_dim") or "time")
     lag_text = str(param(params, ctx, "lag", "1h"))
     steps = int(param(params, ctx, "steps", 1))
     chosen = param_list(params, ctx, "variables")
