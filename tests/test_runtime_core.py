@@ -123,6 +123,18 @@ def test_killed_task_has_no_record(tmp_path):
     assert not (tmp_path / "p" / "state" / "gen.json").exists(), "the old record goes before outputs change"
 
 
+def test_an_item_error_is_its_message_without_a_traceback(tmp_path):
+    gen = task("gen", item("gen", "dataset"), outputs=(("output", GEN),))
+    bad = task("bad", item("fail", "algorithm"), {"why": "too short", "worded": True}, inputs=[bind("input", "gen")])
+    plan = write_plan(tmp_path / "p", [gen, bad])
+    run_all(plan, ["gen"])
+    res = run(plan, "bad")
+    assert res.returncode == 1
+    last = res.stderr.strip().splitlines()[-1]
+    assert "task 'bad'" in last and "the input is not usable: too short" in last
+    assert "Traceback" not in res.stderr and "own code" not in res.stderr
+
+
 @pytest.mark.parametrize(
     ("what", "needles"),
     [

@@ -10,8 +10,10 @@ from __future__ import annotations
 
 from typing import Any
 
+from mfile.runtime.context import ItemProblem
 
-class ItemError(ValueError):
+
+class ItemError(ItemProblem):
     """Bad data or parameters met by a payload: the message is what the user reads in the log."""
 
 

@@ -44,6 +44,11 @@ def install_signal_handler() -> None:
         signal.signal(signal.SIGUSR1, STOP.set)
 
 
+class ItemProblem(ValueError):
+    """A problem a payload reports in words (bad data or parameters): the message is the whole
+    story, so the log shows it without a traceback. ``mfile.itemlib.ItemError`` is one."""
+
+
 @dataclass
 class Context:
     task_id: str

@@ -21,12 +21,13 @@ from mfile.plan import manifest
 from mfile.plan.ir import Binding, Task
 from mfile.plan.types import Model, Tabular
 from mfile.runtime import io, records
-from mfile.runtime.context import Context
+from mfile.runtime.context import Context, ItemProblem
 from mfile.runtime.datacheck import DataTypeError, check_dataset, check_model_dir
 from mfile.runtime.models import ModelHandle, PayloadImportError, import_payload, prepare_model_dir
 from mfile.runtime.parallel import World, take_slice
 
 EXIT_OK, EXIT_FAILED, EXIT_FAULT, EXIT_REQUEUE = 0, 1, 2, 75
+BUILTIN_NAMESPACE = "mfile/"  # the items shipped in mfile/items/mfile/
 
 
 class TaskFailure(Exception):
@@ -167,12 +168,16 @@ def _call(step: Step, module: Any, fn_name: str, *args: Any) -> Any:
         )
     try:
         return fn(*args)
+    except ItemProblem as exc:  # worded by the item for the user: no traceback to read through
+        raise TaskFailure(f"{step.label}: {exc}") from None
     except Exception as exc:
-        # Drop our own frame: the traceback shown is the item author's code only.
+        # Drop our own frame: the traceback shown is the payload's code only.
         tb = exc.__traceback__.tb_next if exc.__traceback__ is not None else None
+        whose = ("This is a fault of mfile's built-in item: please report it with this log."
+                 if step.task.item.name.startswith(BUILTIN_NAMESPACE) else
+                 "The traceback above is from the item's own code.")  # fmt: skip
         raise TaskFailure(
-            f"{step.label} failed in its payload's {fn_name}(): {type(exc).__name__}: {exc}. "
-            "The traceback above is from the item's own code.",
+            f"{step.label} failed in its payload's {fn_name}(): {type(exc).__name__}: {exc}. {whose}",
             payload_traceback="".join(traceback.format_exception(type(exc), exc, tb)),
         ) from None
 
