@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import os
 import json
+import os
+import re
 from pathlib import Path
 
 import numpy as np
@@ -156,3 +159,26 @@ def test_digest_changes_with_content_and_record_matching(tmp_path):
     assert not records.up_to_date(rec, "other", [port])
     assert not records.up_to_date(rec, key, [tmp_path / "missing"])
     assert records.output_digest(rec, "o") == d1["sha256"]
+
+
+def test_log_lines_of_ranks_sharing_a_pipe_never_mix():
+    """Two ranks logging at once into one pipe (as under srun): every line arrives whole."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys; from mfile.runtime.context import Context\n"
+        "c = Context(task_id='t', rank=int(sys.argv[1]), size=2)\n"
+        "for i in range(400): c.log(f'{i:04d} ' + sys.argv[1] * 900)\n"
+    )
+    read, write = os.pipe()
+    procs = [subprocess.Popen([sys.executable, "-c", code, str(r)], stderr=write) for r in (0, 1)]
+    os.close(write)
+    with os.fdopen(read, "rb") as pipe:
+        lines = pipe.read().decode().splitlines()
+    assert all(p.wait() == 0 for p in procs)
+    assert len(lines) == 800
+    whole = re.compile(r"^\[t r([01])/2 +[0-9.]+s\] \d{4} (0{900}|1{900})$")
+    for line in lines:
+        match = whole.match(line)
+        assert match and match.group(2)[0] == match.group(1), line[:100]

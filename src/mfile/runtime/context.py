@@ -11,6 +11,8 @@ or ``torch_distributed()``, so a payload that needs neither starts fast.
 
 from __future__ import annotations
 
+import os
+import select
 import signal
 import sys
 import threading
@@ -42,6 +44,22 @@ STOP = _StopFlag()
 def install_signal_handler() -> None:
     if threading.current_thread() is threading.main_thread():
         signal.signal(signal.SIGUSR1, STOP.set)
+
+
+def write_whole(text: str) -> None:
+    """Write ``text`` to stderr in one system call, so the lines of ranks that share a log
+    (srun, mpirun) never mix mid-line: a pipe takes a write of up to PIPE_BUF bytes whole."""
+    sys.stderr.flush()
+    try:
+        fd = sys.stderr.fileno()
+    except (AttributeError, OSError, ValueError):  # stderr replaced by an object without a file
+        sys.stderr.write(text)
+        sys.stderr.flush()
+        return
+    data = text.encode("utf-8", "replace")
+    while data:
+        written = os.write(fd, data[: select.PIPE_BUF])
+        data = data[written:]
 
 
 class ItemProblem(ValueError):
@@ -88,7 +106,10 @@ class Context:
         """One line in the task's log, prefixed with the task, the rank and the elapsed time."""
         who = self.task_id if self.point is None else f"{self.task_id}[{self.point}]"
         rank = f" r{self.rank}/{self.size}" if self.size > 1 else ""
-        print(f"[{who}{rank} {time.monotonic() - self._t0:7.1f}s] {msg}", file=sys.stderr, flush=True)
+        prefix = f"[{who}{rank} {time.monotonic() - self._t0:7.1f}s] "
+        text = "".join(f"{prefix}{line}\n" for line in (str(msg).splitlines() or [""]))
+        write_whole(text)
+
 
     # ------------------------------------------------------------------ collectives
 
