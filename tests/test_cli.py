@@ -6,6 +6,7 @@ hook definition."""
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 import time
@@ -200,3 +201,26 @@ def test_a_closed_pipe_is_not_an_internal_error(tmp_path: Path) -> None:
     proc.wait(timeout=60)
     assert proc.returncode in (1, 141)  # the M-File has errors; or SIGPIPE's 141
     assert "internal error" not in err and "Traceback" not in err and "Exception ignored" not in err
+
+
+def test_a_skip_under_ci_is_a_failure(tmp_path: Path) -> None:
+    """tests/conftest.py turns every skip into a failure when CI is set (no silent skips)."""
+    probe = tmp_path / "test_probe.py"
+    probe.write_text(
+        "import pytest\n"
+        "def test_skips():\n    pytest.skip('no thing here')\n"
+        "@pytest.mark.skipif(True, reason='marker skip')\n"
+        "def test_marked():\n    pass\n"
+        "def test_runs():\n    pass\n"
+    )
+    command = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-p", "conftest", "-c", os.devnull,
+               "--rootdir", str(tmp_path), str(probe)]  # fmt: skip
+    tests = str(REPO / "tests")
+    ci = subprocess.run(command, capture_output=True, text=True, cwd=tmp_path, timeout=120,
+                        env={**os.environ, "CI": "true", "PYTHONPATH": tests})  # fmt: skip
+    assert ci.returncode == 1 and "1 failed, 1 passed, 1 error" in ci.stdout, ci.stdout[-2000:]
+    assert "skipped in CI (no thing here)" in ci.stdout
+    env = {k: v for k, v in os.environ.items() if k != "CI"}
+    here = subprocess.run(command, capture_output=True, text=True, cwd=tmp_path, timeout=120,
+                          env={**env, "PYTHONPATH": tests})  # fmt: skip
+    assert here.returncode == 0 and "1 passed, 2 skipped" in here.stdout, here.stdout[-2000:]
