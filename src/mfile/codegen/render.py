@@ -12,7 +12,7 @@ from __future__ import annotations
 import fcntl
 import os
 import shutil
-import tempfile
+import uuid
 from functools import lru_cache
 from pathlib import Path
 from typing import Any, Callable
@@ -154,6 +154,25 @@ def _check_no_live_jobs(target: Path, query: Callable[[list[str]], Any] | None =
         )
 
 
+def _new_dir(parent: Path, prefix: str) -> Path:
+    """A new, uniquely named directory whose mode follows the umask (``tempfile.mkdtemp`` makes
+    0700, which would keep a shared run's logs and results from the rest of the project)."""
+    for _ in range(100):
+        path = parent / f"{prefix}{uuid.uuid4().hex[:8]}"
+        try:
+            path.mkdir(mode=0o777)
+        except FileExistsError:
+            continue
+        return path
+    raise FileExistsError(f"cannot find an unused name {prefix}* in {parent}")
+
+
+def _make_executable(path: Path) -> None:
+    """``chmod +x`` as the umask allows it: execute for whoever may read the file."""
+    mode = path.stat().st_mode & 0o777
+    path.chmod(mode | (mode & 0o444) >> 2)
+
+
 def write_run_dir(plan: Plan, profile: Profile, out_dir: Path, force: bool = False) -> Path:
     """Write ``out_dir/<pipeline>`` and return it.
 
@@ -170,7 +189,7 @@ def write_run_dir(plan: Plan, profile: Profile, out_dir: Path, force: bool = Fal
         raise RunDirError(f"the output directory {out_dir} is a file; choose another -o")
     try:
         out_dir.mkdir(parents=True, exist_ok=True)
-        tmp = Path(tempfile.mkdtemp(prefix=f".{plan.pipeline.name}.", dir=out_dir))
+        tmp = _new_dir(out_dir, f".{plan.pipeline.name}.")
     except OSError as exc:
         raise RunDirError(f"cannot write under {out_dir}: {exc.strerror or exc}") from None
     try:
@@ -180,11 +199,12 @@ def write_run_dir(plan: Plan, profile: Profile, out_dir: Path, force: bool = Fal
         for rel, text in render_scripts(plan, profile).items():
             path = tmp / rel
             path.write_text(text, encoding="utf-8")
-            path.chmod(0o755 if rel.endswith((".sh", ".sbatch")) else 0o644)
+            if rel.endswith((".sh", ".sbatch")):
+                _make_executable(path)
         if not target.exists():
             os.replace(tmp, target)
             return target
-        old = Path(tempfile.mkdtemp(prefix=f".{plan.pipeline.name}.old.", dir=out_dir))
+        old = _new_dir(out_dir, f".{plan.pipeline.name}.old.")
         previous = old / "run"
         os.replace(target, previous)
         moved: list[Path] = []

@@ -21,7 +21,7 @@ from typing import Callable, TextIO
 
 from mfile.errors import UsageError
 from mfile.plan import manifest
-from mfile.plan.state import JobRow, is_done, read_jobs
+from mfile.plan.state import JobRow, is_done, read_jobs, stale_inputs
 from mfile.slurm.query import JobInfo, SlurmQuery, format_elapsed
 
 TAIL_LINES = 10
@@ -151,12 +151,18 @@ def collect(run_dir: Path, query: SlurmQuery) -> tuple[list[Line], str | None]:
     known = set()
     for task in plan.pipeline.tasks:
         known.add(task.id)
+        first = len(lines)
         if task.id not in by_task:
             state = "skipped-as-done" if is_done(run_dir, task.id) else "not-submitted"
             lines.append(Line(task.id, state))
-            continue
-        for row in by_task[task.id]:
-            lines.append(job_line(run_dir, row, states.get(row.job_id), query.error))
+        else:
+            for row in by_task[task.id]:
+                lines.append(job_line(run_dir, row, states.get(row.job_id), query.error))
+        stale = stale_inputs(run_dir, task.id)
+        if stale:  # done once, but a data file it read changed since: its result is not current
+            why = f"stale: {'; '.join(stale)} (mfile submit --resume reruns it)"
+            for line in lines[first:]:
+                line.note = "; ".join(filter(None, [line.note, why]))
     for task_id, extra in by_task.items():  # rows of tasks the plan no longer has (recompiled)
         if task_id not in known:
             for row in extra:

@@ -24,7 +24,7 @@ from mfile.codegen.profile import Profile
 from mfile.errors import UsageError
 from mfile.plan import manifest
 from mfile.plan.manifest import Plan
-from mfile.plan.state import is_done, write_jobs
+from mfile.plan.state import is_done, stale_inputs, write_jobs
 from mfile.slurm.scheduler import Scheduler, SchedulerError, SlurmScheduler
 
 RETRY_DELAYS = (1.0, 2.0, 4.0, 8.0, 16.0)  # seconds between attempts after a transient failure
@@ -53,12 +53,24 @@ def select_tasks(plan: Plan, run_dir: Path, resume: bool, stage: str | None) -> 
                 if dep not in wanted and not is_done(run_dir, dep):
                     wanted.add(dep)
                     todo.append(dep)
-        if resume:
-            wanted = {t for t in wanted if not is_done(run_dir, t)}
-        return [t for t in order if t in wanted]
     if resume:
-        wanted = {t for t in wanted if not is_done(run_dir, t)}
+        wanted = _to_redo(order, task_dependencies(pipeline), run_dir, wanted)
     return [t for t in order if t in wanted]
+
+
+def _to_redo(order: list[str], deps: dict[str, tuple[str, ...]], run_dir: Path, wanted: set[str]) -> set[str]:
+    """Of ``wanted``: the tasks not done (no record, or a data file they read changed) and
+    every task after one of them, whose inputs are about to change."""
+    redo: set[str] = set()
+    for task in order:  # topological: a task's dependencies were decided before it
+        if task in wanted and (not is_done(run_dir, task) or any(d in redo for d in deps.get(task, ()))):
+            redo.add(task)
+    return redo
+
+
+def stale_notes(plan: Plan, run_dir: Path) -> list[str]:
+    """``stale: <task>: <why>`` for each task whose record says done but whose data files changed."""
+    return [f"stale: {t.id}: {why}" for t in plan.pipeline.tasks for why in stale_inputs(run_dir, t.id)]
 
 
 def changed_inputs(plan: Plan) -> list[str]:
@@ -146,6 +158,9 @@ def submit_command(
         err.write(f"mfile: warning: {problem}\n")
     external = sibling_dependencies(plan, run_dir, err)
 
+    if resume:
+        for note in stale_notes(plan, run_dir):
+            err.write(f"mfile: {note}\n")
     tasks = set(select_tasks(plan, run_dir, resume, stage))
     jobs = [j for j in plan_jobs(plan, profile) if j.task in tasks]
     if not jobs:

@@ -7,7 +7,6 @@ the same reading of that convention.
 
 from __future__ import annotations
 
-import glob
 import json
 import os
 from pathlib import Path
@@ -17,6 +16,7 @@ import numpy as np
 import xarray as xr
 
 from mfile.itemlib.params import ItemError
+from mfile.plan.state import expand_globs, fingerprint
 
 SAMPLE_DIM_ATTR = "sample_dim"
 
@@ -95,10 +95,13 @@ def resolve_paths(pattern: str, what: str = "path", ctx: Any = None) -> list[str
         beside = source_dir(ctx)
         if beside is not None and beside not in bases:
             bases.append(beside)
-    for base in bases:
-        found = sorted(glob.glob(str(base / expanded)))
-        if found:
-            return found
+    globs = [str(base / expanded) for base in bases]
+    found = expand_globs(globs)
+    if found:
+        note = getattr(ctx, "note_read", None)
+        if callable(note):
+            note(str(pattern), globs, fingerprint(found))
+        return found
     where = " or ".join(str(b) for b in bases) if not os.path.isabs(expanded) else "the file system"
     raise ItemError(f"{what} {pattern!r} matches no file (looked in {where})")
 

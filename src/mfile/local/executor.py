@@ -30,6 +30,7 @@ POLL_S = 0.1
 HEARTBEAT_S = 15.0
 TAIL_LINES = 15
 SKIP_MARK = "skipped: up to date"
+STALE_MARK = "] stale: "  # after the runtime's "[task 0.0s" prefix: why a task with a record re-ran
 EXIT_REQUEUE = 75
 
 
@@ -241,13 +242,19 @@ def _finish(u: Unit, code: int, show: Display) -> None:
     text = "\n".join(_tail(u.log, 400))
     if code == 0:
         u.state = "skipped" if SKIP_MARK in text and "done in" not in text else "done"
-        show.event(u, u.state, "up to date" if u.state == "skipped" else "")
+        show.event(u, u.state, "up to date" if u.state == "skipped" else stale_note(text))
         return
     u.state = "failed"
     why = "stopped after checkpointing (SIGUSR1); run again to resume" if code == EXIT_REQUEUE else f"exit {code}"
     show.event(u, "FAILED", f"{why}; last lines of {u.log}:")
     for line in _tail(u.log):
         show.line(f"      | {line}")
+
+
+def stale_note(log_text: str) -> str:
+    """``stale: <why>; <why>`` from the runtime's log lines, "" when the task had never run."""
+    reasons = [line.split(STALE_MARK, 1)[1].strip() for line in log_text.splitlines() if STALE_MARK in line]
+    return f"stale: {'; '.join(reasons)}" if reasons else ""
 
 
 def _block_dependents(units: dict[str, Unit], show: Display) -> None:

@@ -3,11 +3,19 @@
 
 The runtime writes the records (``runtime/records.py``); ``submit``, ``status``, ``run`` and a
 recompile read them through ``is_done`` / ``done_tasks``, so "done" means the same everywhere.
+
+Input fingerprints: a record lists the data files its task read, as each glob expanded then
+(``reads``: the pattern as the user wrote it, the absolute globs tried in order, and
+``[path, size, mtime_ns]`` per file). ``read_changes`` expands the same globs again and says
+what differs; any difference makes the task stale. Size and mtime_ns, not a content hash:
+every ordinary write changes mtime_ns, and stat costs microseconds per file where hashing
+terabytes of ERA5 would cost more than the task (docs/architecture.md, "The run directory").
 """
 
 from __future__ import annotations
 
 import datetime as _dt
+import glob
 import json
 import os
 from dataclasses import dataclass
@@ -17,6 +25,7 @@ from typing import Any
 from mfile.plan.manifest import jobs_path, state_path
 
 JOBS_FORMAT = 1
+REASONS_PER_KIND = 3  # changed or vanished files named one by one before "N more"
 
 
 def read_record(path: Path) -> dict[str, Any] | None:
@@ -28,10 +37,73 @@ def read_record(path: Path) -> dict[str, Any] | None:
     return record if isinstance(record, dict) and record.get("status") == "done" else None
 
 
+def expand_globs(globs: list[str]) -> list[str]:
+    """The files of the first glob that matches any, sorted; [] when none does."""
+    for pattern in globs:
+        found = sorted(glob.glob(pattern))
+        if found:
+            return found
+    return []
+
+
+def fingerprint(files: list[str]) -> list[list[Any]]:
+    """``[path, size, mtime_ns]`` per file (a file gone meanwhile is left out)."""
+    out: list[list[Any]] = []
+    for path in files:
+        try:
+            st = os.stat(path)
+        except OSError:
+            continue
+        out.append([path, st.st_size, st.st_mtime_ns])
+    return out
+
+
+def _listed(paths: list[str], what: str, pattern: str) -> list[str]:
+    shown = [f"input {p} {what}" for p in paths[:REASONS_PER_KIND]]
+    if len(paths) > REASONS_PER_KIND:
+        shown.append(f"{len(paths) - REASONS_PER_KIND} more inputs matching {pattern} {what}")
+    return shown
+
+
+def read_changes(reads: Any) -> list[str]:
+    """Why the data files a record lists differ from the disk now ([] when none does)."""
+    if reads is None:
+        return []
+    if not isinstance(reads, list):
+        return ["the completion record's list of input files is unreadable"]
+    reasons: list[str] = []
+    for entry in reads:
+        try:
+            pattern, globs = str(entry["pattern"]), [str(g) for g in entry["globs"]]
+            then = {str(f[0]): (int(f[1]), int(f[2])) for f in entry["files"]}
+        except (KeyError, TypeError, ValueError, IndexError):
+            return ["the completion record's list of input files is unreadable"]
+        now = {path: (size, mtime) for path, size, mtime in fingerprint(expand_globs(globs))}
+        if not now:
+            reasons.append(f"{pattern} matches no file any more")
+            continue
+        if now == then:
+            continue
+        reasons += _listed([p for p in now if p in then and now[p] != then[p]], "changed", pattern)
+        new = [p for p in now if p not in then]
+        if new:
+            reasons.append(f"{len(new)} new file{'s match' if len(new) > 1 else ' matches'} {pattern}")
+        reasons += _listed([p for p in then if p not in now], "is gone", pattern)
+    return reasons
+
+
+def stale_inputs(run_dir: Path, task_id: str) -> list[str]:
+    """Why a task whose record says done no longer matches the data files it read."""
+    record = read_record(state_path(run_dir, task_id))
+    return read_changes(record.get("reads")) if record is not None else []
+
+
 def is_done(run_dir: Path, task_id: str) -> bool:
-    """A task is done when its completion record exists and says so. Whether the record still
-    matches its inputs is the runtime's check when the job runs (a stale one is redone)."""
-    return read_record(state_path(run_dir, task_id)) is not None
+    """A task is done when its completion record exists, says so, and every data file it read
+    is as it was. Whether the upstream outputs, params and item still match is the runtime's
+    check when the job runs (a stale one is redone)."""
+    record = read_record(state_path(run_dir, task_id))
+    return record is not None and not read_changes(record.get("reads"))
 
 
 def done_tasks(run_dir: Path) -> list[str]:

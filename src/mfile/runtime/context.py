@@ -80,6 +80,7 @@ class Context:
     local_rank: int = 0
     gpus: int = 0
     point: int | None = None  # grid point of a hyperparameter search, else None
+    reads: list[dict[str, Any]] = field(default_factory=list)  # data files read, for the record
     _stop: _StopFlag = field(default_factory=lambda: STOP, repr=False)
     _device: Any = field(default=None, repr=False)
     _t0: float = field(default_factory=time.monotonic, repr=False)
@@ -110,6 +111,11 @@ class Context:
         text = "".join(f"{prefix}{line}\n" for line in (str(msg).splitlines() or [""]))
         write_whole(text)
 
+
+    def note_read(self, pattern: str, globs: list[str], files: list[list[Any]]) -> None:
+        """Remember the files a glob expanded to (``[path, size, mtime_ns]`` each), so the
+        completion record can tell next time whether any of them changed or a new one matches."""
+        self.reads.append({"pattern": pattern, "globs": globs, "files": files})
 
     # ------------------------------------------------------------------ collectives
 

@@ -3,9 +3,12 @@
 A record is written last, after every output port was renamed into place, so its
 existence means the outputs are complete. Its ``key`` is a sha256 over everything that
 determines the outputs: the item (ref + header sha256), the mode, the params, and the
-digest of every input as recorded by the upstream task's own record. A task is up to date
-when its record's key equals the key computed now and its output ports exist; so a
-downstream task becomes stale as soon as an upstream record changes.
+digest of every input as recorded by the upstream task's own record. Its ``reads`` list
+the data files the payload read (every glob it expanded through ``itemlib.data.
+resolve_paths``, with size and mtime_ns per file; ``plan/state.py`` compares them). A task
+is up to date when its record's key equals the key computed now, the files it read are as
+they were, and its output ports exist; so a downstream task becomes stale as soon as an
+upstream record changes. ``why_stale`` says which of these differs.
 
 Output digests: sha256 over each file's relative path and size plus its content for
 files up to ``CONTENT_HASH_LIMIT``; bigger files contribute size and mtime_ns instead,
@@ -23,11 +26,11 @@ from pathlib import Path
 from typing import Any
 
 from mfile import __version__
-from mfile.plan.state import read_record
+from mfile.plan.state import read_changes, read_record
 from mfile.runtime.io import write_json_atomic
 
 CONTENT_HASH_LIMIT = 64 * 2**20
-RECORD_FORMAT = 1
+RECORD_FORMAT = 2  # 2: records list the data files read; a format-1 record is redone once
 
 
 def canonical(value: Any) -> str:
@@ -83,11 +86,52 @@ def task_key(
     )
 
 
+NOT_DONE = "no completion record"
+
+
 def up_to_date(path: Path, key: str, outputs: list[Path]) -> bool:
+    return not why_stale(path, key, outputs)
+
+
+def why_stale(
+    path: Path,
+    key: str,
+    outputs: list[Path],
+    *,
+    items: list[tuple[str, str]] | None = None,
+    params: Any = None,
+    inputs: dict[str, list[str]] | None = None,
+) -> list[str]:
+    """Why the task must run ([] when its record matches everything it read).
+
+    ``NOT_DONE`` alone when there is no record; with ``items``/``params``/``inputs`` (what the
+    key was computed from) a changed key is explained part by part."""
     record = read_record(path)
-    if record is None or record.get("key") != key:
-        return False
-    return all(p.exists() for p in outputs)
+    if record is None:
+        return [NOT_DONE]
+    reasons = []
+    if record.get("key") != key:
+        reasons = _key_changes(record, items, params, inputs)
+    reasons += read_changes(record.get("reads"))
+    reasons += [f"output {p} is missing" for p in outputs if not p.exists()]
+    return reasons
+
+
+def _key_changes(record: dict[str, Any], items: Any, params: Any, inputs: dict[str, list[str]] | None) -> list[str]:
+    if record.get("format") != RECORD_FORMAT:
+        return [f"the completion record is from an older mfile (format {record.get('format')})"]
+    reasons = []
+    if items is not None and record.get("items") != [{"ref": ref, "header_sha256": sha} for ref, sha in items]:
+        reasons.append("the item or its header changed")
+    if params is not None and record.get("params_sha256") != sha256_text(canonical(params)):
+        reasons.append("params changed")
+    if inputs is not None:
+        then = {e.rpartition(":")[0]: e for entries in (record.get("inputs") or {}).values() for e in entries}
+        now = {e.rpartition(":")[0]: e for entries in inputs.values() for e in entries}
+        for source in sorted(set(then) | set(now)):
+            if then.get(source) != now.get(source):
+                reasons.append(f"upstream output {source.split('[')[0]} changed")
+    return reasons or ["the plan changed (task, mode or search settings)"]
 
 
 def job_id() -> str | None:
@@ -114,6 +158,7 @@ def write_record(
     wall_s: float,
     ranks: int,
     point: int | None = None,
+    reads: list[dict[str, Any]] | None = None,
     extra: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     record = {
@@ -125,6 +170,7 @@ def write_record(
         "items": [{"ref": ref, "header_sha256": sha} for ref, sha in items],
         "params_sha256": sha256_text(canonical(params)),
         "inputs": inputs,
+        "reads": reads or [],
         "outputs": outputs,
         "started": started,
         "finished": now_iso(),

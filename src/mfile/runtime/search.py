@@ -22,7 +22,7 @@ from mfile.plan.ir import SearchSpec, Task
 from mfile.runtime import io, records
 from mfile.runtime.execute import EXIT_OK, Input, Step, TaskFailure, describe, execute_step, input_from_task, input_key
 from mfile.runtime.parallel import World
-from mfile.runtime.task import finish_dirs, make_context, prepare_dirs
+from mfile.runtime.task import finish_dirs, make_context, prepare_dirs, redo_reasons
 
 
 def _spec(task: Task) -> SearchSpec:
@@ -87,13 +87,14 @@ def run_point(plan: manifest.Plan, run_dir: Path, search: Task, point: int, worl
     point_root = run_dir / "data" / search.id / "points" / str(point)
     outs = [manifest.point_dir(run_dir, search.id, point, s.id, p.name) for s in spec.steps for p in s.outputs]
     first = make_context(spec.steps[0], world, point)
-    if not force and records.up_to_date(record, key, outs):
+    if not force and not redo_reasons(first, records.why_stale(record, key, outs)):
         first.log("skipped: up to date")
         return EXIT_OK
     started, t0 = records.now_iso(), time.monotonic()
     if world.rank == 0:
         record.unlink(missing_ok=True)
     overrides = spec.points[point]
+    reads: list[dict[str, Any]] = []
     done: dict[tuple[str, str], str] = {}
     step_params: dict[str, Any] = {}
     for s in spec.steps:
@@ -106,6 +107,7 @@ def run_point(plan: manifest.Plan, run_dir: Path, search: Task, point: int, worl
         out_dirs = {p.name: manifest.point_dir(run_dir, search.id, point, s.id, p.name) for p in s.outputs}
         step = Step(s, params, _step_inputs(run_dir, search, s, point, outer, done), out_dirs, ctx, world, describe(s, point))
         digests = ctx.bcast(execute_step(step))
+        reads += ctx.reads
         done.update({(s.id, p): d for p, d in digests.items()})
         finish_dirs(step_dir, world.rank, ctx.barrier)
     if world.rank == 0:
@@ -114,7 +116,7 @@ def run_point(plan: manifest.Plan, run_dir: Path, search: Task, point: int, worl
             inputs=input_key([i for v in outer.values() for i in v]), params=step_params,
             items=[(s.item.ref, s.item.header_sha256) for s in spec.steps if s.item],
             outputs={f"{sid}.{port}": {"sha256": d} for (sid, port), d in done.items()},
-            started=started, wall_s=time.monotonic() - t0, ranks=world.size,
+            started=started, wall_s=time.monotonic() - t0, ranks=world.size, reads=reads,
         )  # fmt: skip
     first.log(f"grid point {point} done in {time.monotonic() - t0:.1f}s")
     return EXIT_OK

@@ -18,6 +18,8 @@ from mfile.runtime.context import Context
 from mfile.runtime.execute import EXIT_OK, Step, describe, execute_step, input_from_task, input_key
 from mfile.runtime.parallel import World
 
+STALE_MARK = "stale:"  # the local executor shows the lines that start with it
+
 
 def prepare_dirs(task_dir: Path, key: str, rank: int, ctx_barrier: Callable[[], None]) -> tuple[Path, Path]:
     """Clean what a killed run left (rank 0), then give each rank its work and checkpoint dirs.
@@ -41,6 +43,16 @@ def prepare_dirs(task_dir: Path, key: str, rank: int, ctx_barrier: Callable[[], 
     return work, ckpt
 
 
+def redo_reasons(ctx: Context, reasons: list[str]) -> list[str]:
+    """Rank 0's verdict on every rank (a file touched between two ranks' checks must not split
+    them), each reason logged once as ``stale: ...`` unless the task simply never ran."""
+    reasons = ctx.bcast(reasons)
+    if ctx.rank == 0 and reasons != [records.NOT_DONE]:
+        for reason in reasons:
+            ctx.log(f"{STALE_MARK} {reason}")
+    return reasons
+
+
 def make_context(task: Task, world: World, point: int | None = None) -> Context:
     item = task.item
     return Context(
@@ -59,14 +71,14 @@ def make_context(task: Task, world: World, point: int | None = None) -> Context:
 def run_item_task(plan: manifest.Plan, run_dir: Path, task: Task, world: World, force: bool) -> int:
     label = describe(task)
     inputs = [input_from_task(run_dir, b, label) for b in task.inputs]
-    key = records.task_key(
-        task_id=task.id, mode=task.mode, items=[(task.item.ref, task.item.header_sha256)],
-        params=task.params, inputs=input_key(inputs),
-    )  # fmt: skip
+    items = [(task.item.ref, task.item.header_sha256)]
+    key = records.task_key(task_id=task.id, mode=task.mode, items=items, params=task.params, inputs=input_key(inputs))
     out_dirs = {p.name: manifest.data_dir(run_dir, task.id, p.name) for p in task.outputs}
     record = manifest.state_path(run_dir, task.id)
     ctx = make_context(task, world)
-    if not force and records.up_to_date(record, key, list(out_dirs.values())):
+    if not force and not redo_reasons(
+        ctx, records.why_stale(record, key, list(out_dirs.values()), items=items, params=task.params, inputs=input_key(inputs))
+    ):
         ctx.log("skipped: up to date")
         return EXIT_OK
     started, t0 = records.now_iso(), time.monotonic()
@@ -81,8 +93,8 @@ def run_item_task(plan: manifest.Plan, run_dir: Path, task: Task, world: World, 
         outputs = {p: {"sha256": d, **_size(out_dirs[p])} for p, d in digests.items()}
         records.write_record(
             record, task_id=task.id, key=key, inputs=input_key(inputs), params=task.params,
-            items=[(task.item.ref, task.item.header_sha256)], outputs=outputs, started=started,
-            wall_s=time.monotonic() - t0, ranks=world.size,
+            items=items, outputs=outputs, started=started, wall_s=time.monotonic() - t0, ranks=world.size,
+            reads=ctx.reads,
         )  # fmt: skip
     finish_dirs(task_dir, world.rank, ctx.barrier)
     ctx.log(f"done in {time.monotonic() - t0:.1f}s")
