@@ -100,6 +100,23 @@ def test_resume_with_everything_done_queues_nothing(run_dir: Path) -> None:
     assert code == 0 and fake.attempts == 0 and "nothing to submit" in out
 
 
+def test_resume_queues_a_task_whose_input_files_changed_and_everything_after_it(run_dir: Path, tmp_path: Path) -> None:
+    data = tmp_path / "era5"
+    data.mkdir()
+    (data / "t2m_202001.nc").write_bytes(b"jan")
+    jan = data / "t2m_202001.nc"
+    reads = [{"pattern": "t2m_*.nc", "globs": [str(data / "t2m_*.nc")],
+              "files": [[str(jan), jan.stat().st_size, jan.stat().st_mtime_ns]]}]  # fmt: skip
+    (run_dir / "state" / "era5.json").write_text(json.dumps({"status": "done", "reads": reads}))
+    _done(run_dir, "normalize", "train", "tune", "save")
+    code, fake, out, err, _ = _submit(run_dir, resume=True)
+    assert code == 0 and fake.attempts == 0 and err == ""
+    (data / "t2m_202002.nc").write_bytes(b"feb")
+    code, fake, _, err, _ = _submit(run_dir, resume=True)
+    assert [Path(s).stem for s, _, _ in fake.submitted] == ["era5", "normalize", "train", "tune", "tune.select", "save"]
+    assert err == "mfile: stale: era5: 1 new file matches t2m_*.nc\n"
+
+
 def test_stage_queues_what_it_needs_that_is_not_done(run_dir: Path) -> None:
     code, fake, _, _, _ = _submit(run_dir, stage="train")
     assert [s for s, _, _ in fake.submitted] == ["jobs/era5.sbatch", "jobs/normalize.sbatch", "jobs/train.sbatch"]

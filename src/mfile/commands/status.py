@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, TextIO
 
+from mfile.codegen.jobs import task_dependencies
 from mfile.errors import UsageError
 from mfile.plan import manifest
 from mfile.plan.state import JobRow, is_done, read_jobs, stale_inputs
@@ -149,6 +150,8 @@ def collect(run_dir: Path, query: SlurmQuery) -> tuple[list[Line], str | None]:
         by_task.setdefault(row.task, []).append(row)
     lines: list[Line] = []
     known = set()
+    deps = task_dependencies(plan.pipeline)
+    stale_tasks: set[str] = set()
     for task in plan.pipeline.tasks:
         known.add(task.id)
         first = len(lines)
@@ -158,8 +161,11 @@ def collect(run_dir: Path, query: SlurmQuery) -> tuple[list[Line], str | None]:
         else:
             for row in by_task[task.id]:
                 lines.append(job_line(run_dir, row, states.get(row.job_id), query.error))
+        # Done once, but a data file it (or a task before it) read changed since: not current.
         stale = stale_inputs(run_dir, task.id)
-        if stale:  # done once, but a data file it read changed since: its result is not current
+        stale += [f"upstream {d} is stale" for d in deps.get(task.id, ()) if d in stale_tasks]
+        if stale:
+            stale_tasks.add(task.id)
             why = f"stale: {'; '.join(stale)} (mfile submit --resume reruns it)"
             for line in lines[first:]:
                 line.note = "; ".join(filter(None, [line.note, why]))
