@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import pytest
@@ -118,3 +119,21 @@ def test_recompile_keeps_the_finished_points_of_an_unfinished_search(tmp_path: P
     assert point_record.exists() and (point_data / "weights.pt").read_text() == "w"
     write_run_dir(plan, profile, tmp_path, force=True)
     assert not point_record.exists() and not point_data.exists()
+
+
+@pytest.mark.parametrize("umask", [0o022, 0o027])
+def test_the_run_directory_follows_the_umask(tmp_path: Path, umask: int) -> None:
+    """A shared run: the project group reads the run directory (mkdtemp would make it 0700)."""
+    plan, profile = _plan()
+    old = os.umask(umask)
+    try:
+        run_dir = write_run_dir(plan, profile, tmp_path)
+        (run_dir / "state" / "digits.json").write_text(json.dumps({"status": "done"}))
+        run_dir = write_run_dir(plan, profile, tmp_path)  # a recompile replaces it the same way
+    finally:
+        os.umask(old)
+    modes = {p.relative_to(run_dir).as_posix(): p.stat().st_mode & 0o777 for p in [run_dir, *run_dir.rglob("*")]}
+    assert modes["."] == modes["jobs"] == modes["state"] == 0o777 & ~umask
+    assert modes["plan.json"] == modes["state/digits.json"] == 0o666 & ~umask
+    assert modes["submit.sh"] == modes["jobs/digits.sbatch"] == 0o777 & ~umask
+    assert all(mode & 0o040 for mode in modes.values()), "the group can read everything"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io as _io
 import json
+import os
 import shutil
 import sys
 from pathlib import Path
@@ -80,3 +81,21 @@ def test_failed_task_stops_only_its_dependents(tmp_path):
     assert "done     dep" in text, "tasks that do not depend on the failure still run"
     assert "7 done, 0 up to date, 1 failed, 1 not run" in text
     assert not (run_dir / "state" / "bad.json").exists() and not (run_dir / "state" / "after.json").exists()
+
+
+@pytest.mark.parametrize("umask", [0o022, 0o027])
+def test_outputs_records_and_logs_follow_the_umask(tmp_path, umask):
+    """What a task writes in a shared run is readable by the project group (and no more)."""
+    run_dir = tmp_path / "p"
+    write_plan(run_dir, [task("gen", item("gen", "dataset"), {"n": 8}, outputs=(("output", GEN),))])
+    old = os.umask(umask)
+    try:
+        assert run_local(run_dir, stream=_io.StringIO()) == 0
+    finally:
+        os.umask(old)
+    written = [run_dir / "data", run_dir / "state", run_dir / "logs"]
+    written += [p for top in written for p in top.rglob("*")]
+    assert (run_dir / "state" / "gen.json") in written and (run_dir / "logs" / "gen.log") in written
+    for path in written:
+        want = 0o777 & ~umask if path.is_dir() else 0o666 & ~umask
+        assert path.stat().st_mode & 0o777 == want, f"{path.relative_to(run_dir)}: {oct(path.stat().st_mode & 0o777)}"
