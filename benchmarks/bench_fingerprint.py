@@ -25,7 +25,8 @@ import statistics
 import tempfile
 import time
 from pathlib import Path
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from mfile.plan.state import expand_globs, fingerprint, read_changes
 

@@ -109,7 +109,7 @@ def test_resume_queues_a_task_whose_input_files_changed_and_everything_after_it(
               "files": [[str(jan), jan.stat().st_size, jan.stat().st_mtime_ns]]}]  # fmt: skip
     (run_dir / "state" / "era5.json").write_text(json.dumps({"status": "done", "reads": reads}))
     _done(run_dir, "normalize", "train", "tune", "save")
-    code, fake, out, err, _ = _submit(run_dir, resume=True)
+    code, fake, _, err, _ = _submit(run_dir, resume=True)
     assert code == 0 and fake.attempts == 0 and err == ""
     (data / "t2m_202002.nc").write_bytes(b"feb")
     code, fake, _, err, _ = _submit(run_dir, resume=True)
