@@ -111,7 +111,6 @@ class Context:
         text = "".join(f"{prefix}{line}\n" for line in (str(msg).splitlines() or [""]))
         write_whole(text)
 
-
     def note_read(self, pattern: str, globs: list[str], files: list[list[Any]]) -> None:
         """Remember the files a glob expanded to (``[path, size, mtime_ns]`` each), so the
         completion record can tell next time whether any of them changed or a new one matches."""
