@@ -243,3 +243,29 @@ def test_json_output_missing_metric_column(tmp_path):
     assert res.returncode == 1
     assert "output 'stats' of task 'fit' (item test/fit:1): column 'accuracy' is missing (the payload returned keys: loss, epochs)" in res.stderr
     assert not (tmp_path / "p" / "data" / "fit" / "model").exists()
+
+
+def test_a_changed_payload_or_mfile_version_reruns_with_the_reason(tmp_path):
+    import shutil
+
+    from rt_plans import ITEMS
+
+    root = tmp_path / "items"
+    shutil.copytree(ITEMS / "test" / "gen", root / "test" / "gen")
+    gen = task("gen", item("gen", "dataset", root=root), {"n": 10}, outputs=(("output", GEN),))
+    plan = write_plan(tmp_path / "p", [gen])
+    assert run(plan, "gen").returncode == 0
+    assert "skipped: up to date" in run(plan, "gen").stderr
+    payload = root / "test" / "gen" / "1" / "payload.py"
+    payload.write_text(payload.read_text() + "\n# an edit that changes nothing the task computes\n")
+    again = run(plan, "gen")
+    assert again.returncode == 0 and "the payload of test/gen:1 changed" in again.stderr, again.stderr
+    assert "skipped: up to date" in run(plan, "gen").stderr
+    record_path = tmp_path / "p" / "state" / "gen.json"
+    record = json.loads(record_path.read_text())
+    assert record["runtime"]["mfile"] and [r["payload_sha256"] for r in record["items"]]
+    record["runtime"]["mfile"] = "0.0.1"  # as if an older mfile had written it (its key differs too)
+    record["key"] = "0" * 64
+    record_path.write_text(json.dumps(record))
+    older = run(plan, "gen")
+    assert "the mfile version changed ('0.0.1' ->" in older.stderr, older.stderr

@@ -23,14 +23,16 @@ import json
 import os
 import socket
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterable
 
 from mfile import __version__
+from mfile.plan.ir import Task
+from mfile.plan.manifest import Plan
 from mfile.plan.state import read_changes, read_record
 from mfile.runtime.io import write_json_atomic
 
 CONTENT_HASH_LIMIT = 64 * 2**20
-RECORD_FORMAT = 2  # 2: records list the data files read; a format-1 record is redone once
+RECORD_FORMAT = 3  # 2: the data files read; 3: payload digests and the runtime (image, mfile version)
 
 
 def canonical(value: Any) -> str:
@@ -61,6 +63,45 @@ def digest_path(path: Path) -> dict[str, Any]:
     return {"sha256": h.hexdigest(), "files": files, "bytes": total}
 
 
+_RUNTIME_PARTS = {"mfile": "mfile version", "image": "runtime image", "modules": "module set"}
+
+
+def items_of(tasks: Iterable[Task]) -> list[tuple[str, str, str]]:
+    """(ref, header sha256, payload sha256) of each task's item: a changed payload.py reruns."""
+    out = []
+    for task in tasks:
+        if task.item is not None:
+            payload = Path(task.item.directory) / task.item.payload
+            try:
+                digest = hashlib.sha256(payload.read_bytes()).hexdigest()
+            except OSError:  # reported when the runtime imports it
+                digest = ""
+            out.append((task.item.ref, task.item.header_sha256, digest))
+    return out
+
+
+def runtime_of(plan: Plan, tasks: Iterable[Task]) -> dict[str, Any]:
+    """What runs the tasks: the mfile version, the container image (path, size, mtime: an
+    image is gigabytes, too big to hash per task) and the site's module set."""
+    images = sorted({t.resources.container for t in tasks if t.resources.container})
+    slurm = plan.extra.get("slurm") if isinstance(plan.extra, dict) else None
+    profile = slurm.get("profile") if isinstance(slurm, dict) else None
+    modules = profile.get("modules") if isinstance(profile, dict) else None
+    return {"mfile": __version__, "image": [_stat(Path(i)) for i in images], "modules": modules}
+
+
+def _stat(path: Path) -> list[Any]:
+    try:
+        info = path.stat()
+    except OSError:
+        return [str(path)]
+    return [str(path), info.st_size, info.st_mtime_ns]
+
+
+def _item_rows(items: list[tuple[str, str, str]]) -> list[dict[str, str]]:
+    return [{"ref": ref, "header_sha256": header, "payload_sha256": payload} for ref, header, payload in items]
+
+
 def task_key(
     *,
     task_id: str,
@@ -68,9 +109,11 @@ def task_key(
     items: list[tuple[str, str]],
     params: Any,
     inputs: dict[str, list[str]],
+    runtime: dict[str, Any] | None = None,
     extra: Any = None,
 ) -> str:
-    """sha256 of what determines a task's outputs. ``items``: (ref, header sha256) pairs."""
+    """sha256 of what determines a task's outputs. ``items``: (ref, header sha256, payload
+    sha256) of each item; ``runtime``: what runs them (``runtime_of``)."""
     return sha256_text(
         canonical(
             {
@@ -80,6 +123,7 @@ def task_key(
                 "items": items,
                 "params": params,
                 "inputs": inputs,
+                "runtime": runtime,
                 "extra": extra,
             }
         )
@@ -101,6 +145,7 @@ def why_stale(
     items: list[tuple[str, str]] | None = None,
     params: Any = None,
     inputs: dict[str, list[str]] | None = None,
+    runtime: dict[str, Any] | None = None,
 ) -> list[str]:
     """Why the task must run ([] when its record matches everything it read).
 
@@ -111,18 +156,31 @@ def why_stale(
         return [NOT_DONE]
     reasons = []
     if record.get("key") != key:
-        reasons = _key_changes(record, items, params, inputs)
+        reasons = _key_changes(record, items, params, inputs, runtime)
     reasons += read_changes(record.get("reads"))
     reasons += [f"output {p} is missing" for p in outputs if not p.exists()]
     return reasons
 
 
-def _key_changes(record: dict[str, Any], items: Any, params: Any, inputs: dict[str, list[str]] | None) -> list[str]:
+def _key_changes(
+    record: dict[str, Any], items: Any, params: Any, inputs: dict[str, list[str]] | None, runtime: dict[str, Any] | None
+) -> list[str]:
     if record.get("format") != RECORD_FORMAT:
         return [f"the completion record is from an older mfile (format {record.get('format')})"]
     reasons = []
-    if items is not None and record.get("items") != [{"ref": ref, "header_sha256": sha} for ref, sha in items]:
-        reasons.append("the item or its header changed")
+    if items is not None and record.get("items") != _item_rows(items):
+        then = {row.get("ref"): row for row in record.get("items") or [] if isinstance(row, dict)}
+        for row in _item_rows(items):
+            old = then.get(row["ref"], {})
+            if old.get("header_sha256") != row["header_sha256"]:
+                reasons.append(f"the header of {row['ref']} changed")
+            elif old.get("payload_sha256") != row["payload_sha256"]:
+                reasons.append(f"the payload of {row['ref']} changed")
+        reasons = reasons or ["the items changed"]
+    if runtime is not None and record.get("runtime") != runtime:
+        then = record.get("runtime") or {}
+        reasons += [f"the {_RUNTIME_PARTS.get(part, part)} changed ({then.get(part)!r} -> {runtime.get(part)!r})"
+                    for part in sorted(set(then) | set(runtime)) if then.get(part) != runtime.get(part)]  # fmt: skip
     if params is not None and record.get("params_sha256") != sha256_text(canonical(params)):
         reasons.append("params changed")
     if inputs is not None:
@@ -152,13 +210,14 @@ def write_record(
     key: str,
     inputs: dict[str, list[str]],
     params: Any,
-    items: list[tuple[str, str]],
+    items: list[tuple[str, str, str]],
     outputs: dict[str, dict[str, Any]],
     started: str,
     wall_s: float,
     ranks: int,
     point: int | None = None,
     reads: list[dict[str, Any]] | None = None,
+    runtime: dict[str, Any] | None = None,
     extra: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     record = {
@@ -167,10 +226,11 @@ def write_record(
         "task": task_id,
         "point": point,
         "key": key,
-        "items": [{"ref": ref, "header_sha256": sha} for ref, sha in items],
+        "items": _item_rows(items),
         "params_sha256": sha256_text(canonical(params)),
         "inputs": inputs,
         "reads": reads or [],
+        "runtime": runtime,
         "outputs": outputs,
         "started": started,
         "finished": now_iso(),

@@ -40,20 +40,21 @@ def outer_inputs(run_dir: Path, search: Task) -> dict[str, list[Input]]:
     return out
 
 
-def search_key(search: Task, outer: dict[str, list[Input]]) -> str:
+def search_key(plan: manifest.Plan, search: Task, outer: dict[str, list[Input]]) -> str:
     spec = _spec(search)
     return records.task_key(
         task_id=search.id,
         mode="search",
-        items=[(s.item.ref, s.item.header_sha256) for s in spec.steps if s.item],
+        items=records.items_of(spec.steps),
         params={s.id: s.params for s in spec.steps},
         inputs=input_key([i for inputs in outer.values() for i in inputs]),
+        runtime=records.runtime_of(plan, spec.steps),
         extra=spec.model_dump(mode="json", exclude={"steps"}),
     )
 
 
-def point_key(search: Task, outer: dict[str, list[Input]], point: int) -> str:
-    return records.sha256_text(f"{search_key(search, outer)}:point:{point}:{records.canonical(_spec(search).points[point])}")
+def point_key(plan: manifest.Plan, search: Task, outer: dict[str, list[Input]], point: int) -> str:
+    return records.sha256_text(f"{search_key(plan, search, outer)}:point:{point}:{records.canonical(_spec(search).points[point])}")
 
 
 def _step_inputs(run_dir: Path, search: Task, step: Task, point: int, outer: dict[str, list[Input]], done: dict[tuple[str, str], str]) -> list[Input]:
@@ -82,7 +83,7 @@ def run_point(plan: manifest.Plan, run_dir: Path, search: Task, point: int, worl
     if not 0 <= point < len(spec.points):
         raise IndexError(f"search {search.id!r} has {len(spec.points)} grid points; --point {point} is out of range")
     outer = outer_inputs(run_dir, search)
-    key = point_key(search, outer, point)
+    key = point_key(plan, search, outer, point)
     record = manifest.point_state_path(run_dir, search.id, point)
     point_root = run_dir / "data" / search.id / "points" / str(point)
     outs = [manifest.point_dir(run_dir, search.id, point, s.id, p.name) for s in spec.steps for p in s.outputs]
@@ -114,9 +115,10 @@ def run_point(plan: manifest.Plan, run_dir: Path, search: Task, point: int, worl
         records.write_record(
             record, task_id=search.id, key=key, point=point,
             inputs=input_key([i for v in outer.values() for i in v]), params=step_params,
-            items=[(s.item.ref, s.item.header_sha256) for s in spec.steps if s.item],
+            items=records.items_of(spec.steps),
             outputs={f"{sid}.{port}": {"sha256": d} for (sid, port), d in done.items()},
             started=started, wall_s=time.monotonic() - t0, ranks=world.size, reads=reads,
+            runtime=records.runtime_of(plan, spec.steps),
         )  # fmt: skip
     first.log(f"grid point {point} done in {time.monotonic() - t0:.1f}s")
     return EXIT_OK
@@ -159,7 +161,7 @@ def run_select(plan: manifest.Plan, run_dir: Path, search: Task, force: bool) ->
     points = []
     for i in range(len(spec.points)):
         entry: dict[str, Any] = {"point": i, "params": spec.points[i]}
-        if not records.up_to_date(manifest.point_state_path(run_dir, search.id, i), point_key(search, outer, i), []):
+        if not records.up_to_date(manifest.point_state_path(run_dir, search.id, i), point_key(plan, search, outer, i), []):
             entry.update(status="failed", error="no completion record (the point failed, was killed or has not run)")
         else:
             try:
@@ -168,7 +170,7 @@ def run_select(plan: manifest.Plan, run_dir: Path, search: Task, force: bool) ->
                 entry.update(status="failed", error=f"cannot read its metric: {exc}")
         points.append(entry)
     # The select is up to date when the search's inputs and the set of finished points are.
-    key = records.sha256_text(search_key(search, outer) + records.canonical([p["status"] for p in points]))
+    key = records.sha256_text(search_key(plan, search, outer) + records.canonical([p["status"] for p in points]))
     record = manifest.state_path(run_dir, search.id)
     final = [manifest.data_dir(run_dir, search.id, "metrics")]
     if not force and records.up_to_date(record, key, final):
@@ -201,7 +203,7 @@ def run_select(plan: manifest.Plan, run_dir: Path, search: Task, force: bool) ->
     records.write_record(
         record, task_id=search.id, key=key,
         inputs=input_key([i for v in outer.values() for i in v]), params={s.id: s.params for s in spec.steps},
-        items=[(s.item.ref, s.item.header_sha256) for s in spec.steps if s.item],
+        items=records.items_of(spec.steps), runtime=records.runtime_of(plan, spec.steps),
         outputs=outputs, started=started, wall_s=time.monotonic() - t0, ranks=1,
         extra={"best_point": best["point"], "best_value": best["value"]},
     )  # fmt: skip

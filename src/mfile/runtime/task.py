@@ -71,13 +71,16 @@ def make_context(task: Task, world: World, point: int | None = None) -> Context:
 def run_item_task(plan: manifest.Plan, run_dir: Path, task: Task, world: World, force: bool) -> int:
     label = describe(task)
     inputs = [input_from_task(run_dir, b, label) for b in task.inputs]
-    items = [(task.item.ref, task.item.header_sha256)]
-    key = records.task_key(task_id=task.id, mode=task.mode, items=items, params=task.params, inputs=input_key(inputs))
+    items = records.items_of([task])
+    runtime = records.runtime_of(plan, [task])
+    key = records.task_key(task_id=task.id, mode=task.mode, items=items, params=task.params, inputs=input_key(inputs),
+                           runtime=runtime)  # fmt: skip
     out_dirs = {p.name: manifest.data_dir(run_dir, task.id, p.name) for p in task.outputs}
     record = manifest.state_path(run_dir, task.id)
     ctx = make_context(task, world)
     if not force and not redo_reasons(
-        ctx, records.why_stale(record, key, list(out_dirs.values()), items=items, params=task.params, inputs=input_key(inputs))
+        ctx, records.why_stale(record, key, list(out_dirs.values()), items=items, params=task.params, inputs=input_key(inputs),
+                          runtime=runtime)
     ):
         ctx.log("skipped: up to date")
         return EXIT_OK
@@ -94,7 +97,7 @@ def run_item_task(plan: manifest.Plan, run_dir: Path, task: Task, world: World, 
         records.write_record(
             record, task_id=task.id, key=key, inputs=input_key(inputs), params=task.params,
             items=items, outputs=outputs, started=started, wall_s=time.monotonic() - t0, ranks=world.size,
-            reads=ctx.reads,
+            reads=ctx.reads, runtime=runtime,
         )  # fmt: skip
     finish_dirs(task_dir, world.rank, ctx.barrier)
     ctx.log(f"done in {time.monotonic() - t0:.1f}s")
