@@ -224,3 +224,11 @@ def test_a_skip_under_ci_is_a_failure(tmp_path: Path) -> None:
     here = subprocess.run(command, capture_output=True, text=True, cwd=tmp_path, timeout=120,
                           env={**env, "PYTHONPATH": tests})  # fmt: skip
     assert here.returncode == 0 and "1 passed, 2 skipped" in here.stdout, here.stdout[-2000:]
+
+
+def test_the_report_quoted_in_the_readme_is_what_check_prints() -> None:
+    readme = (REPO / "README.md").read_text(encoding="utf-8")
+    quoted = readme.split("before anything is queued", 1)[1].split("```\n", 2)[1]
+    result = run("check", "docs/examples/broken.mfile", "--items", "tests/cases/items", cwd=REPO)
+    assert result.returncode == 1
+    assert result.stdout == quoted
