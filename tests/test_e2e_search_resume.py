@@ -3,8 +3,10 @@ then ``mfile submit --resume`` (issue 6, scenario 6 for a job array).
 
 The search runs one grid point at a time (``max_parallel=1``: ``%1``). Cancelling the array
 after point 0 finished must leave the search not done (no completion record, no best_model
-link) and the select job unrun; the resumed array must redo only the points that are
-missing (point 0's record is kept and its element skips it) and then select the best.
+link): the select job runs once the points have ended (afterany) and fails, because one of
+three points is fewer than the half of the grid a search needs by default; the resumed array
+must redo only the points that are missing (point 0's record is kept and its element skips
+it) and then select the best.
 """
 
 from __future__ import annotations
@@ -54,8 +56,9 @@ def test_a_search_cancelled_between_points_resumes_with_the_missing_points_only(
     assert records[f"{array}_0"]["JobState"] == "COMPLETED", logs_of(run_dir)
     rest = [r for r in final if r.get("ArrayJobId") == array and r.get("ArrayTaskId") != "0"]
     assert rest and {r["JobState"] for r in rest} == {"CANCELLED"}  # points 1-2 (one record while pending)
-    assert records[first["search.select"]]["JobState"] == "CANCELLED"
-    assert records[first["search.select"]]["Reason"] == "DependencyNeverSatisfied"
+    assert records[first["search.select"]]["JobState"] == "FAILED"
+    select_log = next((run_dir / "logs").glob(f"*-{first['search.select']}.err")).read_text()
+    assert "1 of its 3 grid points succeeded, fewer than the 2 it needs" in select_log
     assert sorted(p.name for p in point.iterdir()) == ["point-0.json"]
     assert not (run_dir / "state" / "search.json").exists()
     assert not (run_dir / "data" / "search" / "best_model").exists()

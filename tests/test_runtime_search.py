@@ -7,13 +7,15 @@ import os
 import sys
 from pathlib import Path
 
+import pytest
+
 sys.path.insert(0, str(Path(__file__).parent / "fixtures" / "runtime_items"))
 from rt_plans import GEN, MODEL, VOID, bind, item, run, search, table, task, write_plan  # noqa: E402
 
 XL = table(x="float64", label="float64")
 
 
-def plan_with_search(run_dir: Path, lrs: list) -> Path:
+def plan_with_search(run_dir: Path, lrs: list, min_points: int | None = None) -> Path:
     gen = task("gen", item("gen", "dataset"), {"n": 120}, outputs=(("output", GEN),))
     split = task("split", item("split", "algorithm"), {"fraction": 0.7},
                  inputs=[bind("input", "gen", type=XL, columns=("x", "label"))], outputs=(("train", XL), ("test", XL)))  # fmt: skip
@@ -23,7 +25,8 @@ def plan_with_search(run_dir: Path, lrs: list) -> Path:
     metric = task("metric", item("metric", "algorithm"),
                   inputs=[bind("model", "fit", "model", type=MODEL), bind("data", "split", "test", type=XL)],
                   outputs=(("metrics", table(rmse="float64")),))  # fmt: skip
-    hp = search("hp", [fit, metric], {"fit": {"lr": lrs}}, "metric", "rmse", inputs=[bind("train", "split", "train", type=XL)])
+    hp = search("hp", [fit, metric], {"fit": {"lr": lrs}}, "metric", "rmse", inputs=[bind("train", "split", "train", type=XL)],
+                min_points=min_points)
     dep = task("dep", item("deploy", "deployment"), inputs=[bind("model", "hp", "best_model", type=MODEL)], outputs=(("model", MODEL),))
     return write_plan(run_dir, [gen, split, hp, dep])
 
@@ -68,6 +71,23 @@ def test_failed_points_are_reported_and_select_still_succeeds(tmp_path):
     metrics = json.loads((tmp_path / "p" / "data" / "hp" / "metrics" / "metrics.json").read_text())
     assert metrics["failed"] == 1 and metrics["points"][1]["status"] == "failed"
     assert metrics["best"]["point"] == 0
+
+
+@pytest.mark.parametrize(("min_points", "code"), [(None, 1), (2, 1), (1, 0)])
+def test_select_needs_min_points_successful_points(tmp_path, min_points, code):
+    """Half the grid by default (2 of 3 here); one success is enough with min_points=1."""
+    plan = plan_with_search(tmp_path / "p", ["bad", 0.3, "not-a-number"], min_points=min_points)
+    for t in ("gen", "split"):
+        assert run(plan, t).returncode == 0
+    assert [run(plan, "hp", "--point", str(i)).returncode for i in range(3)] == [1, 0, 1]
+    res = run(plan, "hp", "--select")
+    assert res.returncode == code, res.stderr
+    if code:
+        needed = min_points or 2
+        assert f"1 of its 3 grid points succeeded, fewer than the {needed} it needs" in res.stderr
+        assert not (tmp_path / "p" / "state" / "hp.json").exists()
+    else:
+        assert json.loads((tmp_path / "p" / "state" / "hp.json").read_text())["best_point"] == 1
 
 
 def test_point_index_out_of_range_is_our_usage_error(tmp_path):

@@ -34,7 +34,7 @@ JobKind = Literal["task", "array", "select"]
 
 @dataclass(frozen=True)
 class Job:
-    """One ``sbatch`` call: ``jobs/<name>.sbatch`` waiting (afterok) for the jobs in ``after``."""
+    """One ``sbatch`` call: ``jobs/<name>.sbatch`` waiting for the jobs in ``after``."""
 
     name: str
     task: str
@@ -42,6 +42,12 @@ class Job:
     after: tuple[str, ...] = ()
     offset: int = 0  # first grid point of this array chunk
     count: int = 0  # array elements (0 for plain jobs)
+
+    @property
+    def dependency(self) -> str:
+        """afterok, but a search's select waits for its points to end however they ended: it
+        picks the best of those that succeeded (the search's min_points decides if enough did)."""
+        return "afterany" if self.kind == "select" else "afterok"
 
     @property
     def script(self) -> str:

@@ -90,7 +90,7 @@ def _submit_script(plan: Plan, jobs: list[Job]) -> str:
         rows.append(
             dict(
                 key=word(job.name), name=job.name, name_q=word(job.name), task_q=word(job.task),
-                kind=job.kind, script=word(job.script), after=after,
+                kind=job.kind, script=word(job.script), after=after, dependency=job.dependency,
                 comment=comment(f"{job.name}: {kind} (stage {task.stage}){waits}"),
             )
         )

@@ -171,7 +171,7 @@ def submit_command(
         for job in jobs:
             after = [f"@{a}" for a in job.after if any(j.name == a for j in jobs)]
             after += external.get(job.task, []) if job.kind != "select" else []
-            options = _options(run_dir, after)
+            options = _options(run_dir, after, job.dependency)
             out.write(shlex.join(["sbatch", "--parsable", *options, job.script]) + "\n")
         return 0
 
@@ -194,10 +194,10 @@ def submit_command(
         return _submit_jobs(run_dir, plan, jobs, tasks, external, scheduler, sleep, out, err)
 
 
-def _options(run_dir: Path, after_ids: list[str]) -> list[str]:
+def _options(run_dir: Path, after_ids: list[str], dependency: str = "afterok") -> list[str]:
     options = [f"--chdir={run_dir}"]
     if after_ids:
-        options += [f"--dependency=afterok:{':'.join(after_ids)}", "--kill-on-invalid-dep=yes"]
+        options += [f"--dependency={dependency}:{':'.join(after_ids)}", "--kill-on-invalid-dep=yes"]
     return options
 
 
@@ -211,7 +211,7 @@ def _submit_jobs(run_dir: Path, plan: Plan, jobs: list[Job], tasks: set[str], ex
         after = [ids[a] for a in job.after if a in ids]
         after += external.get(job.task, []) if job.kind != "select" else []
         try:
-            job_id = _submit_with_retry(scheduler, job, _options(run_dir, after), run_dir, sleep, err)
+            job_id = _submit_with_retry(scheduler, job, _options(run_dir, after, job.dependency), run_dir, sleep, err)
         except SchedulerError as exc:
             err.write(f"mfile: error: sbatch refused {job.script}: {exc}\n")
             if external.get(job.task) and "dependency" in str(exc).lower():

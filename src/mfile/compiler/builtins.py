@@ -39,7 +39,7 @@ FUNCTIONS: dict[str, Signature] = {
         Signature(
             "HyperParameterSearch",
             1, 1,
-            ("hyperparameters", "metric", "mode", "max_parallel", "reference"),
+            ("hyperparameters", "metric", "mode", "max_parallel", "min_points", "reference"),
             ("hyperparameters", "metric"),
         ),  # fmt: skip
         Signature("pipeline_component", 1, None, ("reference",)),

@@ -228,7 +228,13 @@ def _search(lowerer: Lowering, name: str, node: ast.Call, args: Args, kwargs: Kw
             WrongArgumentType, tspan, func=name, argument="max_parallel", expected="a positive int", got=repr(throttle)
         )
         throttle = None
-    search = SearchDef(node.span, component, grid, metric_ref, mspan, mode[0], throttle)
+    minimum, minspan = kwargs.get("min_points", (None, node.span))
+    if minimum is not None and not (isinstance(minimum, int) and not isinstance(minimum, bool) and minimum > 0):
+        lowerer.reporter.report(
+            WrongArgumentType, minspan, func=name, argument="min_points", expected="a positive int", got=repr(minimum)
+        )
+        minimum = None
+    search = SearchDef(node.span, component, grid, metric_ref, mspan, mode[0], throttle, minimum, minspan)
     lowerer.out.searches.append(search)
     return search
 

@@ -161,6 +161,12 @@ class HyperParameterNotInGrid(Diagnostic):
     hint = "add {hp!r} to its hyperparameters={{...}} (the grid has: {grid})"
 
 
+class MinPointsOverGrid(Diagnostic):
+    code = "E129"
+    message = "min_points={minimum} asks for more successful grid points than the grid has ({points})"
+    hint = "lower min_points, or add values to the grid"
+
+
 class UnusedHyperParameter(Diagnostic):
     code = "E127"
     message = "hyperparameter {hp!r} is searched but no step of the component uses it"

@@ -19,6 +19,7 @@ from mfile.compiler.messages import (
     GridValueType,
     HyperParameterNotInGrid,
     MetricNotInComponent,
+    MinPointsOverGrid,
     UnusedHyperParameter,
 )
 from mfile.compiler.ports import input_ports
@@ -129,6 +130,8 @@ def build_search(
             )  # fmt: skip
         )
     grid, points = _grid(reporter, search, ids)
+    if points and search.min_points is not None and search.min_points > len(points):
+        reporter.report(MinPointsOverGrid, search.min_points_span or search.span, minimum=search.min_points, points=len(points))
     metric_step, metric_port, metric_column = _metric(reporter, search, ids)
     mode = search.mode or METRIC_MODES.get(metric_column, "min")
     trainer = next((i for i, s in enumerate(steps) if s.kind == "trainable"), None)
@@ -147,7 +150,7 @@ def build_search(
     spec = ir.SearchSpec(
         steps=tuple(step_tasks), hyperparameters=tuple(grid), grid=grid, points=points,
         metric_step=metric_step, metric_port=metric_port, metric_column=metric_column,
-        mode=mode, throttle=search.max_parallel,
+        mode=mode, throttle=search.max_parallel, min_points=search.min_points,
     )  # fmt: skip
     task = ir.Task(
         id=member.id, kind="search", stage=member.stage, resources=resources, inputs=tuple(bindings),

@@ -119,6 +119,8 @@ class SearchDef(Named):
     metric_span: Span
     mode: str | None
     max_parallel: int | None
+    min_points: int | None = None  # grid points that must succeed (None: half the grid)
+    min_points_span: Span | None = None
     id: str | None = None
     id_span: Span | None = None
 

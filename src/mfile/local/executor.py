@@ -213,9 +213,12 @@ def metric_lines(run_dir: Path, plan: manifest.Plan) -> list[str]:
             continue
         if task.search is not None and isinstance(metrics.get("best"), dict):
             best = metrics["best"]
+            points = metrics.get("points") or []
+            failed = [p.get("point") for p in points if isinstance(p, dict) and p.get("status") != "done"]
             lines.append(
                 f"  result   {task.id}: best {metrics.get('metric')} = {best.get('value'):.4g} "
                 f"({metrics.get('mode')}, grid point {best.get('point')}: {json.dumps(best.get('params'))})"
+                + (f"; {len(failed)} of {len(points)} grid points failed: {', '.join(map(str, failed))}" if failed else "")
             )
         else:
             shown = ", ".join(f"{k} = {v:.4g}" for k, v in metrics.items() if isinstance(v, (int, float)))

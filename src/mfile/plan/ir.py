@@ -9,6 +9,7 @@ Everything is frozen and strict, and serialises deterministically (tuples, sorte
 
 from __future__ import annotations
 
+import math
 from typing import Any, Literal
 
 from pydantic import Field
@@ -140,6 +141,14 @@ class SearchSpec(Frozen):
     metric_column: str
     mode: Literal["min", "max"]
     throttle: int | None = None
+    # Grid points that must succeed: the select step runs after all points have ended (failed
+    # ones included: afterany on Slurm) and picks the best of those that succeeded, if at
+    # least this many did (None: half the grid, rounded up).
+    min_points: int | None = None
+
+    @property
+    def required_points(self) -> int:
+        return self.min_points or math.ceil(len(self.points) / 2)
 
 
 class Edge(Frozen):

@@ -182,6 +182,12 @@ def run_select(plan: manifest.Plan, run_dir: Path, search: Task, force: bool) ->
             ctx.log(f"grid point {p['point']} {p['params']} failed: {p['error']}")
     if not ok:
         raise TaskFailure(f"search {search.id!r}: none of its {len(points)} grid points succeeded (see their logs)")
+    if len(ok) < spec.required_points:
+        raise TaskFailure(
+            f"search {search.id!r}: {len(ok)} of its {len(points)} grid points succeeded, fewer than the "
+            f"{spec.required_points} it needs (min_points, default half the grid): rerun the others "
+            "(mfile submit --resume, or mfile run again) or lower min_points"
+        )
     best = (min if spec.mode == "min" else max)(ok, key=lambda p: p["value"])
     metrics = {
         "metric": spec.metric_column, "mode": spec.mode, "step": spec.metric_step,

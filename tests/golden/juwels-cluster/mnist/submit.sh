@@ -1,8 +1,10 @@
 #!/bin/bash
 # mfile 0.1.0: queue pipeline mnist on Slurm, every job at once: each waits
 # (afterok) for the jobs whose outputs it reads, and is cancelled if one of them fails
-# (--kill-on-invalid-dep=yes), so nothing needs to stay logged in. `mfile submit` does the same
-# with retries, --resume and --stage; this script is for when mfile is not at hand.
+# (--kill-on-invalid-dep=yes), so nothing needs to stay logged in. A search's select waits for
+# its grid points to end however they ended (afterany) and picks the best that succeeded.
+# `mfile submit` does the same with retries, --resume and --stage; this script is for when
+# mfile is not at hand.
 set -euo pipefail
 
 RUN_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
