@@ -52,6 +52,28 @@ def test_units_and_dependencies(tmp_path):
     assert build_units(plan, force=True)["gen"].args == ("--force",)
 
 
+def test_a_stage_runs_with_what_it_needs_that_is_not_done(tmp_path):
+    from mfile.errors import UsageError
+    from mfile.plan.state import tasks_to_run
+
+    gen = task("gen", item("gen", "dataset"), {"n": 20}, outputs=(("output", GEN),))
+    split = task("split", item("split", "algorithm"), inputs=[bind("input", "gen", type=XL, columns=("x", "label"))],
+                 outputs=(("train", XL), ("test", XL)))  # fmt: skip
+    side = task("side", item("gen", "dataset"), {"n": 5}, outputs=(("output", GEN),))
+    run_dir = tmp_path / "p"
+    plan_file = write_plan(run_dir, [gen, split, side], stages={"load": ["gen", "side"], "prep": ["split"]})
+    plan = load_plan(plan_file)
+    assert tasks_to_run(plan, run_dir, resume=False, stage="prep") == ["gen", "split"]  # gen: needed, not done
+    assert list(build_units(plan, force=False, only={"split"})) == ["split"]
+    assert build_units(plan, force=False, only={"split"})["split"].needs == set()  # gen is done: not waited for
+    with pytest.raises(UsageError, match="no stage 'train' in pipeline 'p' \\(stages: load, prep\\)"):
+        tasks_to_run(plan, run_dir, resume=False, stage="train")
+    out = _io.StringIO()
+    assert run_local(run_dir, stream=out, stage="prep") == 0
+    assert {p.stem for p in (run_dir / "state").glob("*.json")} == {"gen", "split"}  # side (stage load) did not run
+    assert tasks_to_run(plan, run_dir, resume=False, stage="prep") == ["split"]  # gen is done now
+
+
 @pytest.mark.slow
 def test_run_local_whole_plan_then_resume(tmp_path):
     run_dir = tmp_path / "p"

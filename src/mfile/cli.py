@@ -167,14 +167,19 @@ def submit(run_dir: Path, dry_run: bool, resume: bool, stage: str | None) -> int
 @click.option("-o", "--output", "out", type=click.Path(path_type=Path), default=None, help="Default: the project file's output, else runs.")
 @click.option("--resume/--no-resume", default=True, show_default=True, help="Skip tasks whose completion record matches.")
 @click.option("-j", "--jobs", default=None, type=int, help="Concurrent tasks (default: cores).")
+@click.option("--stage", default=None, metavar="S", help="Run only this stage and what it needs that is not done.")
 @_guarded
-def run(file: Path, pipeline: str | None, items: tuple[str, ...], out: Path | None, resume: bool, jobs: int | None) -> int:
+def run(
+    file: Path, pipeline: str | None, items: tuple[str, ...], out: Path | None, resume: bool, jobs: int | None,
+    stage: str | None,
+) -> int:
     """Compile with the local profile and run the whole plan on this machine (no Slurm)."""
     from mfile.commands.run import run_command  # see "Commands are imported" above
 
     project = _project(file)
     return run_command(
-        file, project.item_roots(items), pipeline, project.output_or(out, Path("runs")), resume, jobs, emit_reports
+        file, project.item_roots(items), pipeline, project.output_or(out, Path("runs")), resume, jobs, emit_reports,
+        stage,
     )
 
 

@@ -63,24 +63,6 @@ def job_name(pipeline: str, name: str) -> str:
     return re.sub(r"[^A-Za-z0-9_.-]", "_", f"{pipeline}.{name}")[:200]
 
 
-def task_dependencies(pipeline: ir.Pipeline) -> dict[str, tuple[str, ...]]:
-    """Task id -> the tasks of this pipeline whose outputs it reads (sorted, no self)."""
-    ids = {t.id for t in pipeline.tasks}
-    deps: dict[str, tuple[str, ...]] = {}
-    for task in pipeline.tasks:
-        bindings = list(task.inputs)
-        if task.search is not None:
-            for step in task.search.steps:
-                bindings.extend(step.inputs)
-        sources = {
-            b.source_task
-            for b in bindings
-            if b.source_pipeline is None and b.source_task in ids and b.source_task != task.id
-        }
-        deps[task.id] = tuple(sorted(sources))
-    return deps
-
-
 def last_job(task: ir.Task) -> str:
     """The job whose success means the task is done (what dependents wait for)."""
     return f"{task.id}.select" if task.kind == "search" else task.id
@@ -93,7 +75,7 @@ def array_chunks(points: int, max_array_size: int) -> list[tuple[int, int]]:
 
 def plan_jobs(plan: Plan, profile: Profile) -> list[Job]:
     """Every job of the plan in a topological order (the pipeline's task order)."""
-    deps = task_dependencies(plan.pipeline)
+    deps = plan.pipeline.dependencies()
     by_id = {t.id: t for t in plan.pipeline.tasks}
     jobs: list[Job] = []
     for task in plan.pipeline.tasks:

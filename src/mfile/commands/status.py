@@ -19,7 +19,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, TextIO
 
-from mfile.codegen.jobs import task_dependencies
 from mfile.errors import UsageError
 from mfile.plan import manifest
 from mfile.plan.state import JobRow, is_done, read_jobs, stale_inputs
@@ -150,7 +149,7 @@ def collect(run_dir: Path, query: SlurmQuery) -> tuple[list[Line], str | None]:
         by_task.setdefault(row.task, []).append(row)
     lines: list[Line] = []
     known = set()
-    deps = task_dependencies(plan.pipeline)
+    deps = plan.pipeline.dependencies()
     stale_tasks: set[str] = set()
     for task in plan.pipeline.tasks:
         known.add(task.id)

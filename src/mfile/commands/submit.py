@@ -19,12 +19,12 @@ import time
 from pathlib import Path
 from typing import Callable, TextIO
 
-from mfile.codegen.jobs import Job, plan_jobs, task_dependencies
+from mfile.codegen.jobs import Job, plan_jobs
 from mfile.codegen.profile import Profile
 from mfile.errors import UsageError
 from mfile.plan import manifest
 from mfile.plan.manifest import Plan
-from mfile.plan.state import is_done, stale_inputs, write_jobs
+from mfile.plan.state import is_done, stale_inputs, tasks_to_run, write_jobs
 from mfile.slurm.scheduler import Scheduler, SchedulerError, SlurmScheduler
 
 RETRY_DELAYS = (1.0, 2.0, 4.0, 8.0, 16.0)  # seconds between attempts after a transient failure
@@ -33,39 +33,6 @@ LOCK_NAME = "submit.lock"
 
 class SubmitError(UsageError):
     """A problem with how submit was called or with the run directory (exit 2)."""
-
-
-def select_tasks(plan: Plan, run_dir: Path, resume: bool, stage: str | None) -> list[str]:
-    """Task ids to queue, in the pipeline's (topological) order."""
-    pipeline = plan.pipeline
-    order = [t.id for t in pipeline.tasks]
-    if stage is None:
-        wanted = set(order)
-    else:
-        names = [s.name for s in pipeline.stages]
-        if stage not in names:
-            raise SubmitError(f"no stage {stage!r} in pipeline {pipeline.name!r} (stages: {', '.join(names) or 'none'})")
-        own = set(next(s.tasks for s in pipeline.stages if s.name == stage))
-        deps = task_dependencies(pipeline)
-        wanted, todo = set(own), list(own)
-        while todo:  # what the stage needs, unless it is already done
-            for dep in deps.get(todo.pop(), ()):
-                if dep not in wanted and not is_done(run_dir, dep):
-                    wanted.add(dep)
-                    todo.append(dep)
-    if resume:
-        wanted = _to_redo(order, task_dependencies(pipeline), run_dir, wanted)
-    return [t for t in order if t in wanted]
-
-
-def _to_redo(order: list[str], deps: dict[str, tuple[str, ...]], run_dir: Path, wanted: set[str]) -> set[str]:
-    """Of ``wanted``: the tasks not done (no record, or a data file they read changed) and
-    every task after one of them, whose inputs are about to change."""
-    redo: set[str] = set()
-    for task in order:  # topological: a task's dependencies were decided before it
-        if task in wanted and (not is_done(run_dir, task) or any(d in redo for d in deps.get(task, ()))):
-            redo.add(task)
-    return redo
 
 
 def stale_notes(plan: Plan, run_dir: Path) -> list[str]:
@@ -161,7 +128,7 @@ def submit_command(
     if resume:
         for note in stale_notes(plan, run_dir):
             err.write(f"mfile: {note}\n")
-    tasks = set(select_tasks(plan, run_dir, resume, stage))
+    tasks = set(tasks_to_run(plan, run_dir, resume, stage))
     jobs = [j for j in plan_jobs(plan, profile) if j.task in tasks]
     if not jobs:
         out.write("nothing to submit: every selected task is done\n")

@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import IO
 
 from mfile.plan import manifest
-from mfile.plan.ir import Task
+from mfile.plan.state import tasks_to_run
 
 POLL_S = 0.1
 HEARTBEAT_S = 15.0
@@ -52,23 +52,17 @@ class Unit:
     select: bool = False
 
 
-def _outside_deps(task: Task, tasks: dict[str, Task]) -> set[str]:
-    """Tasks of this pipeline whose outputs ``task`` (or a step of a search) reads."""
-    bindings = list(task.inputs)
-    if task.search is not None:
-        step_ids = {s.id for s in task.search.steps}
-        bindings += [b for s in task.search.steps for b in s.inputs if b.source_task not in step_ids | {task.id}]
-    return {b.source_task for b in bindings if b.source_pipeline is None and b.source_task in tasks}
-
-
-def build_units(plan: manifest.Plan, force: bool) -> dict[str, Unit]:
-    tasks = {t.id: t for t in plan.pipeline.tasks}
+def build_units(plan: manifest.Plan, force: bool, only: set[str] | None = None) -> dict[str, Unit]:
+    """The processes to start; ``only``: these tasks (the others are done and not waited for)."""
+    deps = plan.pipeline.dependencies()
     units: dict[str, Unit] = {}
     extra = ("--force",) if force else ()
     # A task that reads a search depends on the search's select unit.
     final = {t.id: (f"{t.id}.select" if t.kind == "search" else t.id) for t in plan.pipeline.tasks}
     for t in plan.pipeline.tasks:
-        needs = {final[d] for d in _outside_deps(t, tasks)}
+        if only is not None and t.id not in only:
+            continue
+        needs = {final[d] for d in deps[t.id] if only is None or d in only}
         if t.kind == "search" and t.search is not None:
             ranks = max((s.resources.tasks or 1) for s in t.search.steps)
             points = []
@@ -128,14 +122,18 @@ def _tail(path: Path | None, n: int = TAIL_LINES) -> list[str]:
     return path.read_text(encoding="utf-8", errors="replace").splitlines()[-n:]
 
 
-def run_local(run_dir: Path, resume: bool = True, jobs: int | None = None, stream: IO[str] | None = None) -> int:
-    """Run every task of the plan in ``run_dir``; 0 when all are done, 1 when any failed."""
+def run_local(
+    run_dir: Path, resume: bool = True, jobs: int | None = None, stream: IO[str] | None = None, stage: str | None = None
+) -> int:
+    """Run every task of the plan in ``run_dir`` (or one stage's and what it needs that is not
+    done); 0 when all are done, 1 when any failed."""
     run_dir = Path(run_dir).resolve()
     plan_file = manifest.plan_path(run_dir)
     plan = manifest.load_plan(plan_file)
     slots = max(1, jobs or os.cpu_count() or 1)
     mpirun = shutil.which("mpirun")
-    units = build_units(plan, force=not resume)
+    only = set(tasks_to_run(plan, run_dir, resume=False, stage=stage)) if stage else None
+    units = build_units(plan, force=not resume, only=only)
     logs = manifest.log_dir(run_dir)
     logs.mkdir(parents=True, exist_ok=True)
     show = Display(stream)

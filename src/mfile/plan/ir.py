@@ -176,6 +176,30 @@ class Pipeline(Frozen):
                 return t
         raise KeyError(task_id)
 
+    def dependencies(self) -> dict[str, tuple[str, ...]]:
+        """Task id -> the tasks of this pipeline whose outputs it (or a step of its search)
+        reads, sorted; a search's steps reading each other or the search's own inputs are not
+        dependencies, and neither are other pipelines (they are waited for another way)."""
+        ids = {t.id for t in self.tasks}
+        deps: dict[str, tuple[str, ...]] = {}
+        for task in self.tasks:
+            bindings = list(task.inputs)
+            if task.search is not None:
+                inner = {s.id for s in task.search.steps} | {task.id}
+                bindings += [b for s in task.search.steps for b in s.inputs if b.source_task not in inner]
+            deps[task.id] = tuple(sorted({
+                b.source_task for b in bindings if b.source_pipeline is None and b.source_task in ids and b.source_task != task.id
+            }))  # fmt: skip
+        return deps
+
+    def stage_tasks(self, stage: str) -> tuple[str, ...]:
+        """The ids of a stage's own tasks; KeyError naming the stages there are."""
+        for s in self.stages:
+            if s.name == stage:
+                return s.tasks
+        names = ", ".join(s.name for s in self.stages) or "none"
+        raise KeyError(f"no stage {stage!r} in pipeline {self.name!r} (stages: {names})")
+
 
 class Program(Frozen):
     source: str

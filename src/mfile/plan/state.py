@@ -22,7 +22,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from mfile.plan.manifest import jobs_path, state_path
+from mfile.errors import UsageError
+from mfile.plan.manifest import Plan, jobs_path, state_path
 
 JOBS_FORMAT = 1
 REASONS_PER_KIND = 3  # changed or vanished files named one by one before "N more"
@@ -174,3 +175,38 @@ def write_jobs(run_dir: Path, rows: list[dict], keep_from_before: set[str]) -> N
     tmp = path.with_suffix(".json.tmp")
     tmp.write_text(json.dumps(data, indent=2) + "\n", encoding="utf-8")
     os.replace(tmp, path)
+
+
+def tasks_to_run(plan: Plan, run_dir: Path, resume: bool, stage: str | None) -> list[str]:
+    """Task ids to run (``submit``, ``run``), in the pipeline's (topological) order: all, or a
+    stage's own tasks and what they need that is not done; with ``resume`` only what is not
+    done (or whose inputs are about to change)."""
+    pipeline = plan.pipeline
+    order = [t.id for t in pipeline.tasks]
+    if stage is None:
+        wanted = set(order)
+    else:
+        try:
+            own = set(pipeline.stage_tasks(stage))
+        except KeyError as exc:
+            raise UsageError(exc.args[0]) from None
+        deps = pipeline.dependencies()
+        wanted, todo = set(own), list(own)
+        while todo:  # what the stage needs, unless it is already done
+            for dep in deps.get(todo.pop(), ()):
+                if dep not in wanted and not is_done(run_dir, dep):
+                    wanted.add(dep)
+                    todo.append(dep)
+    if resume:
+        wanted = _to_redo(order, pipeline.dependencies(), run_dir, wanted)
+    return [t for t in order if t in wanted]
+
+
+def _to_redo(order: list[str], deps: dict[str, tuple[str, ...]], run_dir: Path, wanted: set[str]) -> set[str]:
+    """Of ``wanted``: the tasks not done (no record, or a data file they read changed) and
+    every task after one of them, whose inputs are about to change."""
+    redo: set[str] = set()
+    for task in order:  # topological: a task's dependencies were decided before it
+        if task in wanted and (not is_done(run_dir, task) or any(d in redo for d in deps.get(task, ()))):
+            redo.add(task)
+    return redo
