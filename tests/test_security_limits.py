@@ -9,6 +9,7 @@ checks docs/security.md lists each of them with its value.
 from __future__ import annotations
 
 import json
+import os
 import re
 import resource
 import subprocess
@@ -27,9 +28,9 @@ def _limited() -> None:
     resource.setrlimit(resource.RLIMIT_AS, (MEMORY_LIMIT, MEMORY_LIMIT))
 
 
-def run_limited(args: list[str], cwd: Path) -> subprocess.CompletedProcess:
+def run_limited(args: list[str], cwd: Path, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-m", "mfile.cli", *args], cwd=cwd, capture_output=True, text=True,
-                          timeout=TIMEOUT, preexec_fn=_limited)
+                          timeout=TIMEOUT, preexec_fn=_limited, env=env)
 
 
 def check_codes(tmp_path: Path, text: str | bytes, items: Path = CASE_ITEMS) -> set[str]:
@@ -122,21 +123,27 @@ def test_a_deep_yaml_header(tmp_path: Path) -> None:
 
 
 def test_search_grid_over_the_array_and_submit_limits_at_compile(tmp_path: Path) -> None:
-    """A grid under MAX_GRID_POINTS but over the site's submit limit stops at compile (E409)."""
-    values = "[" + ", ".join(str(i) for i in range(1, 120)) + "]"
+    """A grid under MAX_GRID_POINTS but over the site's submit limit stops at compile (E409):
+    the M-File is otherwise clean, so E409 is what stops it (and the only error)."""
+    values = "[" + ", ".join(str(i) for i in range(1, 1200)) + "]"
     text = (
-        "a = HyperParameter()\nb = HyperParameter()\n"
-        'net = MantikItem(name="test/net28:1").configure(params={"batch_size": a, "learning_rate": b})\n'
+        "a = HyperParameter()\n"
+        'net = MantikItem(name="test/net28:1").configure(params={"batch_size": a})\n'
         'ev = evaluate(metric="accuracy")\ncomp = pipeline_component(net, ev)\n'
-        f's = HyperParameterSearch(comp, hyperparameters={{"a": {values}, "b": {values}}}, metric=comp.ev.accuracy)\n'
+        'comp.net.set_input_name("data_train")\ncomp.ev.set_input_name("data_test")\n'
+        f's = HyperParameterSearch(comp, hyperparameters={{"a": {values}}}, metric=comp.ev.metric)\n'
         'data = MantikItem(name="test/digits:1")\n'
-        'p = MantikPipeline(stages={"s": [data, s.set_input(input=data.output, ev_data=data.output)]})\n'
+        'p = MantikPipeline(stages={"s": [data, s.set_input(data_train=data.output, data_test=data.output)]})\n'
     )
     src = tmp_path / "grid.mfile"
     src.write_text(text)
+    assert run_limited(["check", str(src), "--items", str(CASE_ITEMS)], tmp_path).returncode == 0
     result = run_limited(["compile", str(src), "--items", str(CASE_ITEMS), "--profile", "juwels-booster",
-                          "-o", str(tmp_path / "out"), "--format", "json"], tmp_path)
+                          "-o", str(tmp_path / "out"), "--format", "json"], tmp_path,
+                         env={**os.environ, "BUDGET_ACCOUNTS": "project1"})  # fmt: skip
     assert result.returncode == 1, result.stderr
+    errors = [d["code"] for d in json.loads(result.stdout) if d["severity"] == "error"]
+    assert errors == ["E409"], result.stdout[-2000:]
     assert not (tmp_path / "out" / "p").exists()
 
 
