@@ -29,6 +29,8 @@ ALLOWED: dict[str, set[str]] = {
     "local": BASE | {"plan"},
     "commands": BASE | {"plan", "slurm", "mfile_grammar", "compiler", "codegen", "runtime", "local"},
     "cli": BASE | {"commands"},
+    # The Python API (mfile.check, mfile.compile, ...): beside the commands, over every layer.
+    "api": BASE | {"plan", "slurm", "mfile_grammar", "compiler", "codegen", "runtime", "local", "commands"},
 }
 # Imports that may wait until a function needs them: heavy libraries of the runtime extra
 # (and the itemlib modules that are thin wrappers of torch), each with a comment saying why.
@@ -78,6 +80,8 @@ def _imports(module: str) -> list[tuple[str, int, bool, str]]:
 
     def visit(node: ast.AST, in_function: bool) -> None:
         for child in ast.iter_child_nodes(node):
+            if _type_checking_only(child):  # never runs: names for type checkers and editors
+                continue
             if isinstance(child, (ast.Import, ast.ImportFrom)):
                 for alias in child.names:
                     found.append((_target(module, child, alias), child.lineno, in_function, lines[child.lineno - 1]))
@@ -86,6 +90,10 @@ def _imports(module: str) -> list[tuple[str, int, bool, str]]:
 
     visit(ast.parse(text, str(path)), False)
     return found
+
+
+def _type_checking_only(node: ast.AST) -> bool:
+    return isinstance(node, ast.If) and isinstance(node.test, ast.Name) and node.test.id == "TYPE_CHECKING"
 
 
 def _internal(name: str) -> str | None:
