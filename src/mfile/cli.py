@@ -1,4 +1,4 @@
-"""The ``mfile`` command line: check | compile | submit | run | status | graph | items.
+"""The ``mfile`` command line: check | compile | submit | run | status | graph | items | schema | lsp.
 
 Exit codes (DESIGN.md): 0 clean, 1 the M-File (or plan) has errors, 2 usage error or a
 fault of ours. No traceback reaches a user unless ``--debug`` is given. Only click lives
@@ -232,6 +232,26 @@ def items_show(name: str, items: tuple[str, ...]) -> int:
     from mfile.commands.items import show_item  # see "Commands are imported" above
 
     return show_item(name, _project(Path.cwd()).item_roots(items))
+
+
+@main.command()
+@click.argument("what", type=click.Choice(["header"]))
+@_guarded
+def schema(what: str) -> int:
+    """Print a JSON Schema: `header` (MantikHeader), for editors' YAML support."""
+    from mfile.commands.schema import schema_command  # see "Commands are imported" above
+
+    return schema_command(what)
+
+
+@main.command()
+@click.option("--stdio", is_flag=True, default=True, hidden=True, help="Talk LSP over stdin/stdout (the default).")
+@_guarded
+def lsp(stdio: bool) -> int:
+    """Run the language server (LSP over stdio) for editors: needs `pip install 'mfile[lsp]'`."""
+    from mfile.commands.lsp import lsp_command  # see "Commands are imported" above
+
+    return lsp_command()
 
 
 if __name__ == "__main__":

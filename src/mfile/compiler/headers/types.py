@@ -38,7 +38,7 @@ from mfile.plan.types import (
 IMAGE_CHANNELS = ("black", "red", "green", "blue")
 IMAGE_FORMATS = ("plain", "png", "jpeg")
 TYPE_NAMES = ("tabular", "tensor", "image", "nullable", "array", "struct")
-_FIELDS = {
+TYPE_FIELDS = {
     "tabular": ("type", "columns", "rowCount"),
     "tensor": ("type", "shape", "componentType"),
     "image": ("type", "width", "height", "components", "format"),
@@ -97,12 +97,12 @@ class TypeParser:
         return self.fail(node, f"unknown type {node.value!r}{extra}")
 
     def tabular(self, node: YNode) -> DataType | None:
-        self.unknown_fields(node, _FIELDS["tabular"], "tabular")
+        self.unknown_fields(node, TYPE_FIELDS["tabular"], "tabular")
         columns = self.named_types(node, "columns")
         return None if columns is None else Tabular(columns=columns)
 
     def struct(self, node: YNode) -> DataType | None:
-        self.unknown_fields(node, _FIELDS["struct"], "struct")
+        self.unknown_fields(node, TYPE_FIELDS["struct"], "struct")
         fields = self.named_types(node, "fields")
         return None if fields is None else Struct(fields=fields)
 
@@ -123,7 +123,7 @@ class TypeParser:
         return tuple(out) if ok else None
 
     def tensor(self, node: YNode) -> DataType | None:
-        self.unknown_fields(node, _FIELDS["tensor"], "tensor")
+        self.unknown_fields(node, TYPE_FIELDS["tensor"], "tensor")
         component = self.component(node, "tensor")
         shape_node = node.get("shape")
         if shape_node is None:
@@ -136,7 +136,7 @@ class TypeParser:
         return Tensor(shape=tuple(dims), component=component)  # type: ignore[arg-type]
 
     def image(self, node: YNode) -> DataType | None:
-        self.unknown_fields(node, _FIELDS["image"], "image")
+        self.unknown_fields(node, TYPE_FIELDS["image"], "image")
         ok = True
         dims: list[int | None] = []
         for field in ("height", "width"):
@@ -184,12 +184,12 @@ class TypeParser:
         return Tensor(shape=shape, component=component_types[0])  # type: ignore[arg-type]
 
     def nullable(self, node: YNode) -> DataType | None:
-        self.unknown_fields(node, _FIELDS["nullable"], "nullable")
+        self.unknown_fields(node, TYPE_FIELDS["nullable"], "nullable")
         inner = self.underlying(node)
         return None if inner is None else Nullable(underlying=inner)
 
     def array(self, node: YNode) -> DataType | None:
-        self.unknown_fields(node, _FIELDS["array"], "array")
+        self.unknown_fields(node, TYPE_FIELDS["array"], "array")
         inner = self.underlying(node)
         return None if inner is None else Array(underlying=inner)
 
