@@ -27,15 +27,17 @@ ALLOWED: dict[str, set[str]] = {
     "runtime": BASE | {"plan"},
     "itemlib": BASE | {"plan", "runtime"},
     "local": BASE | {"plan"},
-    "commands": BASE | {"plan", "slurm", "mfile_grammar", "compiler", "codegen", "runtime", "local"},
+    "lsp": BASE | {"plan", "mfile_grammar", "compiler"},
+    "commands": BASE | {"plan", "slurm", "mfile_grammar", "compiler", "codegen", "runtime", "local", "lsp"},
     "cli": BASE | {"commands"},
     # The Python API (mfile.check, mfile.compile, ...): beside the commands, over every layer.
-    "api": BASE | {"plan", "slurm", "mfile_grammar", "compiler", "codegen", "runtime", "local", "commands"},
+    "api": BASE | {"plan", "slurm", "mfile_grammar", "compiler", "codegen", "runtime", "local", "lsp", "commands"},
 }
 # Imports that may wait until a function needs them: heavy libraries of the runtime extra
 # (and the itemlib modules that are thin wrappers of torch), each with a comment saying why.
 LAZY_OK = {"torch", "xarray", "numpy", "pandas", "mpi4py", "dask", "netCDF4", "cfgrib", "iris_sample_data",
-           "mfile.itemlib.nets", "mfile.itemlib.training"}
+           "mfile.itemlib.nets", "mfile.itemlib.training",
+           "mfile.lsp.server"}  # pygls: the optional extra mfile[lsp]
 
 
 def _modules() -> dict[str, Path]:

@@ -1,0 +1,279 @@
+"""``mfile lsp``: the language server (pygls, LSP over stdio).
+
+Diagnostics are ``mfile check``'s (same codes, spans and hints; a hint becomes the message's
+second line), published when a document opens or is saved and, while it is edited, once the
+typing pauses for ``debounceMs`` (default 300 ms). A header problem found while checking an
+M-File is published on the header's own file. Hover, completion and go-to-definition come
+from ``analysis.py``.
+
+Item roots: ``initializationOptions`` ``{"items": ["path", ...]}`` (relative to the workspace
+root), replaced by ``workspace/didChangeConfiguration`` ``{"mfile": {"items": [...]}}``; then
+``$MFILE_ITEMS_PATH`` and the built-in items, and an ``items/`` directory beside each M-File,
+as on the command line.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from pathlib import Path
+from typing import Any
+
+from lsprotocol import types
+from pygls.lsp.server import LanguageServer
+from pygls.uris import from_fs_path
+from pygls.workspace import TextDocument
+from pygls.workspace.position_codec import PositionCodec, ServerTextPosition, ServerTextRange
+
+from mfile import __version__
+from mfile.diagnostics import Report, Severity, Span
+from mfile.lsp.analysis import Analysis, Completion, analyse, complete, definition, hover
+
+DEBOUNCE_MS = 300
+SEVERITY = {
+    Severity.ERROR: types.DiagnosticSeverity.Error,
+    Severity.WARNING: types.DiagnosticSeverity.Warning,
+    Severity.INFO: types.DiagnosticSeverity.Information,
+}
+KIND = {
+    "item": types.CompletionItemKind.Module,
+    "param": types.CompletionItemKind.Property,
+    "resource": types.CompletionItemKind.Property,
+    "builtin": types.CompletionItemKind.Function,
+    "keyword": types.CompletionItemKind.Keyword,
+    "name": types.CompletionItemKind.Variable,
+    "method": types.CompletionItemKind.Method,
+    "port": types.CompletionItemKind.Field,
+    "stage": types.CompletionItemKind.Field,
+    "module": types.CompletionItemKind.Module,
+}
+log = logging.getLogger("mfile.lsp")
+
+
+class MfileServer(LanguageServer):
+    def __init__(self) -> None:
+        super().__init__("mfile", __version__)
+        self.roots: list[Path] = []
+        self.debounce = DEBOUNCE_MS / 1000
+        self.analyses: dict[str, tuple[int | None, Analysis]] = {}  # uri -> (document version, analysis)
+        self.parsed: dict[str, Analysis] = {}  # uri -> the last analysis whose text parsed
+        self.pending: dict[str, asyncio.TimerHandle] = {}
+        self.elsewhere: dict[str, set[str]] = {}  # uri -> other files' uris it published on
+
+    # ------------------------------------------------------------------ configuration
+
+    def configure(self, options: Any) -> None:
+        if not isinstance(options, dict):
+            return
+        base = Path(self.workspace.root_path) if self.workspace.root_path else Path.cwd()
+        items = options.get("items")
+        if isinstance(items, str):
+            items = [items]
+        if isinstance(items, list):
+            self.roots = [base / Path(p).expanduser() for p in items if isinstance(p, str) and p]
+        delay = options.get("debounceMs")
+        if isinstance(delay, (int, float)) and not isinstance(delay, bool) and 0 <= delay <= 10_000:
+            self.debounce = delay / 1000
+
+    # ------------------------------------------------------------------ analysis
+
+    def analysis(self, uri: str) -> Analysis | None:
+        """The analysis of the document as it is now (re-checked if an edit is pending)."""
+        document = self.workspace.get_text_document(uri)
+        known = self.analyses.get(uri)
+        if known is not None and known[0] == document.version and known[1].text == document.source:
+            return known[1]
+        return self.check(uri)
+
+    def check(self, uri: str) -> Analysis | None:
+        timer = self.pending.pop(uri, None)
+        if timer is not None:
+            timer.cancel()
+        document = self.workspace.get_text_document(uri)
+        path = Path(document.path)
+        result = analyse(document.source, path, self.roots)
+        self.analyses[uri] = (document.version, result)
+        if result.module is not None:
+            self.parsed[uri] = result
+        self.publish(uri, document, result)
+        return result
+
+    def schedule(self, uri: str) -> None:
+        timer = self.pending.pop(uri, None)
+        if timer is not None:
+            timer.cancel()
+        loop = asyncio.get_running_loop()
+        self.pending[uri] = loop.call_later(self.debounce, self._checked_later, uri)
+
+    def _checked_later(self, uri: str) -> None:
+        self.pending.pop(uri, None)
+        if uri in self.workspace.text_documents:
+            self.check(uri)
+
+    def publish(self, uri: str, document: TextDocument, result: Analysis) -> None:
+        mine = str(result.path)
+        by_file: dict[str, list[Report]] = {}
+        for report in result.reports:
+            target = report.span.file
+            if target != mine and not Path(target).is_file():
+                target = mine  # "<item roots>" and the like: shown on the M-File
+            by_file.setdefault(target, []).append(report)
+        ours = [self.diagnostic(r, document.lines, document.position_codec, on_self=r.span.file == mine)
+                for r in by_file.pop(mine, [])]  # fmt: skip
+        self.text_document_publish_diagnostics(
+            types.PublishDiagnosticsParams(uri=uri, diagnostics=ours, version=document.version)
+        )
+        others: set[str] = set()
+        for file, reports in by_file.items():
+            other_uri = from_fs_path(str(Path(file).resolve())) or file
+            lines = _file_lines(Path(file))
+            found = [self.diagnostic(r, lines, document.position_codec) for r in reports]
+            self.text_document_publish_diagnostics(types.PublishDiagnosticsParams(uri=other_uri, diagnostics=found))
+            others.add(other_uri)
+        for gone in self.elsewhere.get(uri, set()) - others:  # fixed since: clear them
+            self.text_document_publish_diagnostics(types.PublishDiagnosticsParams(uri=gone, diagnostics=[]))
+        self.elsewhere[uri] = others
+
+    @staticmethod
+    def diagnostic(report: Report, lines: Any, codec: PositionCodec, on_self: bool = True) -> types.Diagnostic:
+        span = report.span if on_self else Span.point(report.span.file)
+        message = report.message + (f"\nhint: {report.hint}" if report.hint else "")
+        if not on_self:
+            message = f"{report.span.file}:{report.span.line}:{report.span.column}: {message}"
+        return types.Diagnostic(
+            range=_range(span, lines, codec),
+            message=message,
+            severity=SEVERITY[report.severity],
+            code=report.code,
+            source="mfile",
+            data={"hint": report.hint} if report.hint else None,
+        )
+
+    def forget(self, uri: str) -> None:
+        timer = self.pending.pop(uri, None)
+        if timer is not None:
+            timer.cancel()
+        self.analyses.pop(uri, None)
+        self.parsed.pop(uri, None)
+        for other in self.elsewhere.pop(uri, set()):
+            self.text_document_publish_diagnostics(types.PublishDiagnosticsParams(uri=other, diagnostics=[]))
+        self.text_document_publish_diagnostics(types.PublishDiagnosticsParams(uri=uri, diagnostics=[]))
+
+
+def _file_lines(path: Path) -> list[str]:
+    try:
+        return path.read_text(encoding="utf-8", errors="replace").splitlines(True)
+    except OSError:
+        return []
+
+
+def _range(span: Span, lines: Any, codec: PositionCodec) -> types.Range:
+    """An mfile span (1-based, characters, end exclusive) in the client's units (0-based)."""
+    start = ServerTextPosition(max(span.line - 1, 0), max(span.column - 1, 0))
+    end = ServerTextPosition(max(span.end_line - 1, 0), max(span.end_column - 1, 0))
+    if not lines:
+        return types.Range(types.Position(start.line, start.character), types.Position(end.line, end.character))
+    return codec.range_to_client_units(lines, ServerTextRange(start, end))
+
+
+def _position(document: TextDocument, position: types.Position) -> tuple[int, int]:
+    """The client's position as mfile's (1-based line and column in characters)."""
+    at = document.position_from_client_units(position)
+    return at.line + 1, at.character + 1
+
+
+def _location(span: Span, document: TextDocument) -> types.Location:
+    path = Path(span.file)
+    if path.resolve() == Path(document.path).resolve():
+        lines = document.lines
+    else:
+        lines = _file_lines(path)
+    return types.Location(uri=from_fs_path(str(path.resolve())) or str(path), range=_range(span, lines, document.position_codec))
+
+
+def _completion_item(c: Completion, document: TextDocument, line: int, column: int) -> types.CompletionItem:
+    text = c.insert or c.label
+    edit = None
+    if c.start is not None:
+        rng = _range(Span(str(document.path), c.start[0], c.start[1], line, column), document.lines, document.position_codec)
+        edit = types.TextEdit(range=rng, new_text=text)
+    return types.CompletionItem(
+        label=c.label,
+        kind=KIND.get(c.kind, types.CompletionItemKind.Text),
+        detail=c.detail or None,
+        documentation=types.MarkupContent(kind=types.MarkupKind.Markdown, value=c.doc) if c.doc else None,
+        text_edit=edit,
+        insert_text=None if edit else text,
+    )
+
+
+def build_server() -> MfileServer:
+    server = MfileServer()
+
+    @server.feature(types.INITIALIZE)
+    def initialize(ls: MfileServer, params: types.InitializeParams) -> None:
+        ls.configure(params.initialization_options)
+
+    @server.feature(types.WORKSPACE_DID_CHANGE_CONFIGURATION)
+    def changed_configuration(ls: MfileServer, params: types.DidChangeConfigurationParams) -> None:
+        settings = params.settings.get("mfile", params.settings) if isinstance(params.settings, dict) else None
+        ls.configure(settings)
+        for uri in list(ls.workspace.text_documents):
+            ls.check(uri)
+
+    @server.feature(types.TEXT_DOCUMENT_DID_OPEN)
+    def did_open(ls: MfileServer, params: types.DidOpenTextDocumentParams) -> None:
+        ls.check(params.text_document.uri)
+
+    @server.feature(types.TEXT_DOCUMENT_DID_CHANGE)
+    def did_change(ls: MfileServer, params: types.DidChangeTextDocumentParams) -> None:
+        ls.schedule(params.text_document.uri)
+
+    @server.feature(types.TEXT_DOCUMENT_DID_SAVE)
+    def did_save(ls: MfileServer, params: types.DidSaveTextDocumentParams) -> None:
+        ls.check(params.text_document.uri)
+
+    @server.feature(types.TEXT_DOCUMENT_DID_CLOSE)
+    def did_close(ls: MfileServer, params: types.DidCloseTextDocumentParams) -> None:
+        ls.forget(params.text_document.uri)
+
+    @server.feature(types.TEXT_DOCUMENT_HOVER)
+    def on_hover(ls: MfileServer, params: types.HoverParams) -> types.Hover | None:
+        document = ls.workspace.get_text_document(params.text_document.uri)
+        result = ls.analysis(params.text_document.uri)
+        found = hover(result, *_position(document, params.position)) if result is not None else None
+        if found is None:
+            return None
+        text, span = found
+        return types.Hover(
+            contents=types.MarkupContent(kind=types.MarkupKind.Markdown, value=text),
+            range=_range(span, document.lines, document.position_codec),
+        )
+
+    @server.feature(
+        types.TEXT_DOCUMENT_COMPLETION,
+        types.CompletionOptions(trigger_characters=[".", '"', "'", "(", ",", "{"]),
+    )
+    def on_completion(ls: MfileServer, params: types.CompletionParams) -> types.CompletionList:
+        uri = params.text_document.uri
+        document = ls.workspace.get_text_document(uri)
+        line, column = _position(document, params.position)
+        current = ls.analysis(uri)
+        known = current if current is not None and current.module is not None else ls.parsed.get(uri)
+        items = [_completion_item(c, document, line, column) for c in complete(document.source, line, column, known)]
+        return types.CompletionList(is_incomplete=False, items=items)
+
+    @server.feature(types.TEXT_DOCUMENT_DEFINITION)
+    def on_definition(ls: MfileServer, params: types.DefinitionParams) -> types.Location | None:
+        document = ls.workspace.get_text_document(params.text_document.uri)
+        result = ls.analysis(params.text_document.uri)
+        span = definition(result, *_position(document, params.position)) if result is not None else None
+        return _location(span, document) if span is not None else None
+
+    return server
+
+
+def serve() -> None:
+    """Talk LSP on stdin/stdout until the client says exit."""
+    logging.basicConfig(level=logging.WARNING)
+    build_server().start_io()
