@@ -187,6 +187,8 @@ def test_hover_completion_and_definition_on_the_mnist_example() -> None:
         assert split.range.start == at(text, '"split"')
         header = await define('"mnist/digits:1"', 2)
         assert header.uri == from_fs_path(str((MNIST / "items/mnist/digits/1/MantikHeader").resolve()))
+        own = await define("get_data = MantikItem")  # on the binding itself: the item's header
+        assert own.uri == header.uri
         mv = await define('"learning_rate"', 2)
         assert mv.uri.endswith("/items/mfile/mlp/1/MantikHeader") and mv.range.start.line > 0
 
@@ -252,6 +254,24 @@ def test_a_header_problem_is_published_on_the_header(tmp_path: Path) -> None:
         assert header_uri is not None
         found = await s.wait_for(header_uri)
         assert [d.code for d in found] == ["E312"] and found[0].range.start.line == 1
+
+    lsp(None, body, root=tmp_path)
+
+
+def test_python_files_are_left_alone(tmp_path: Path) -> None:
+    """Editors that map *.mfile to Python send every .py file to the server too."""
+    script = tmp_path / "script.py"
+    script.write_text("import os\nfor x in []: pass\n", encoding="utf-8")
+    path = tmp_path / "real.mfile"
+    path.write_text("import os\n", encoding="utf-8")
+
+    async def body(s: Session) -> None:
+        python = s.open(script)
+        assert [d.code for d in await s.wait_for(s.open(path))] == ["E014"]  # the .py file came first
+        assert python not in s.arrivals
+        hovered = await s.client.text_document_hover_async(types.HoverParams(
+            text_document=types.TextDocumentIdentifier(uri=python), position=types.Position(line=0, character=8)))  # fmt: skip
+        assert hovered is None
 
     lsp(None, body, root=tmp_path)
 

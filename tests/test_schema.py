@@ -36,12 +36,12 @@ REJECTED = {
 
 
 @pytest.fixture(scope="module")
-def validator() -> jsonschema.Draft202012Validator:
+def validator() -> jsonschema.Draft7Validator:
     out = subprocess.run([sys.executable, "-m", "mfile.cli", "schema", "header"], capture_output=True, text=True, check=True).stdout
     schema = json.loads(out)
-    jsonschema.Draft202012Validator.check_schema(schema)
+    jsonschema.Draft7Validator.check_schema(schema)
     assert schema == header_schema()
-    return jsonschema.Draft202012Validator(schema)
+    return jsonschema.Draft7Validator(schema)
 
 
 def test_the_repository_has_headers_of_every_origin() -> None:
@@ -50,7 +50,7 @@ def test_the_repository_has_headers_of_every_origin() -> None:
 
 
 @pytest.mark.parametrize("path", HEADERS, ids=lambda p: str(p.relative_to(ROOT)))
-def test_every_header_mfile_loads_is_valid(path: Path, validator: jsonschema.Draft202012Validator) -> None:
+def test_every_header_mfile_loads_is_valid(path: Path, validator: jsonschema.Draft7Validator) -> None:
     reporter = Reporter()
     loaded = load_header(path, reporter)
     data = yaml.safe_load(path.read_text(encoding="utf-8"))
@@ -61,7 +61,7 @@ def test_every_header_mfile_loads_is_valid(path: Path, validator: jsonschema.Dra
         assert problems == []
 
 
-def test_structural_mistakes_are_rejected(validator: jsonschema.Draft202012Validator) -> None:
+def test_structural_mistakes_are_rejected(validator: jsonschema.Draft7Validator) -> None:
     rejected = set()
     for path in sorted(ERR.glob("*.yaml")):
         if path.stem.startswith(("e301", "e302", "e303", "e305")):  # not YAML that loads into JSON data
@@ -74,7 +74,7 @@ def test_structural_mistakes_are_rejected(validator: jsonschema.Draft202012Valid
 def test_the_schema_follows_the_loaders_tables() -> None:
     schema = header_schema()
     assert tuple(schema["properties"]) == KNOWN_FIELDS
-    execution = schema["$defs"]["execution"]["properties"]
+    execution = schema["definitions"]["execution"]["properties"]
     assert tuple(execution) == RESOURCE_KEYS and set(RESOURCE_KEYS) == set(Resources.model_fields) - {"origin"}
     assert all(p["description"] for p in [*schema["properties"].values(), *execution.values()])
     assert "per node" in execution["gpus"]["description"]
@@ -90,7 +90,7 @@ def test_the_memory_pattern_is_slurms(text: str) -> None:
     assert bool(re.search(MEMORY, text)) == (memory_parts(text) is not None)
 
 
-def test_a_header_written_in_an_editor(validator: jsonschema.Draft202012Validator) -> None:
+def test_a_header_written_in_an_editor(validator: jsonschema.Draft7Validator) -> None:
     header = {
         "kind": "trainable",
         "metaVariables": [{"name": "n", "type": "int32", "value": 3}, {"name": "dims", "type": {"type": "array", "underlying": "int32"}, "value": [2, 3]}],
@@ -104,3 +104,10 @@ def test_a_header_written_in_an_editor(validator: jsonschema.Draft202012Validato
     header["metaVariables"][0]["value"] = 2.5
     bad = sorted("/".join(map(str, e.absolute_path)) for e in validator.iter_errors(header))
     assert bad == ["execution/gpus", "metaVariables/0/value"]
+
+
+def test_the_yaml_language_server_modeline_is_a_comment_to_mfile(tmp_path: Path) -> None:
+    header = tmp_path / "MantikHeader"
+    header.write_text("# yaml-language-server: $schema=../schema.json\nkind: dataset\ntype: {columns: {x: float32}}\n", encoding="utf-8")
+    reporter = Reporter()
+    assert load_header(header, reporter) is not None and reporter.reports == []

@@ -9,7 +9,8 @@ from ``analysis.py``.
 Item roots: ``initializationOptions`` ``{"items": ["path", ...]}`` (relative to the workspace
 root), replaced by ``workspace/didChangeConfiguration`` ``{"mfile": {"items": [...]}}``; then
 ``$MFILE_ITEMS_PATH`` and the built-in items, and an ``items/`` directory beside each M-File,
-as on the command line.
+as on the command line. Only documents whose name ends in ``.mfile`` are checked: editors
+without an M-File language send their Python files too.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from pygls.workspace import TextDocument
 from pygls.workspace.position_codec import PositionCodec, ServerTextPosition, ServerTextRange
 
 from mfile import __version__
+from mfile.compiler.frontend import SUFFIX
 from mfile.diagnostics import Report, Severity, Span
 from mfile.lsp.analysis import Analysis, Completion, analyse, complete, definition, hover
 
@@ -91,6 +93,8 @@ class MfileServer(LanguageServer):
             timer.cancel()
         document = self.workspace.get_text_document(uri)
         path = Path(document.path)
+        if path.suffix != SUFFIX:  # an editor that maps *.mfile to Python sends every .py file too
+            return None
         result = analyse(document.source, path, self.roots)
         self.analyses[uri] = (document.version, result)
         if result.module is not None:

@@ -1,4 +1,4 @@
-"""A JSON Schema (draft 2020-12) of the MantikHeader, for editors (``mfile schema header``).
+"""A JSON Schema (draft-07) of the MantikHeader, for editors (``mfile schema header``).
 
 The header is read by hand-written checks (``loader.py``, ``types.py``, ``execution.py``), not
 by pydantic models, so the schema is built here from the same tables those checks use:
@@ -21,7 +21,7 @@ from mfile.compiler.headers.loader import KINDS, KNOWN_FIELDS, MANTIK_KINDS
 from mfile.compiler.headers.types import IMAGE_CHANNELS, IMAGE_FORMATS, TYPE_FIELDS, TYPE_NAMES
 from mfile.plan.types import FUNDAMENTALS
 
-DRAFT = "https://json-schema.org/draft/2020-12/schema"
+DRAFT = "http://json-schema.org/draft-07/schema#"  # what editors' YAML and JSON support read everywhere
 VARIABLE = r"^\$\{[^{}$]+\}$"  # values.py's reference(): the whole string is "${name}"
 # plan/units.py's grammars, as ECMA-262 patterns: Slurm times and memory sizes.
 TIME = r"^\s*(\d+-)?\d+(:\d+)?(:\d+)?\s*$"
@@ -61,7 +61,7 @@ _JSON_TYPE = {"float32": "number", "float64": "number", "bool": "boolean", "stri
 
 
 def _ref(name: str) -> dict[str, str]:
-    return {"$ref": f"#/$defs/{name}"}
+    return {"$ref": f"#/definitions/{name}"}
 
 
 def _or_variable(schema: dict[str, Any]) -> dict[str, Any]:
@@ -217,7 +217,7 @@ def header_schema() -> dict[str, Any]:
             {"if": {"properties": {"kind": {"const": "trainable"}}, "required": ["kind"]},
              "then": {"required": ["type", "trainingType"]}},
         ],  # fmt: skip
-        "$defs": {
+        "definitions": {
             "variable": {
                 "type": "string",
                 "pattern": VARIABLE,
