@@ -17,7 +17,7 @@ from markdown_it import MarkdownIt
 
 import mfile
 from mfile.slurm.query import CommandResult, SlurmQuery
-from mfile.slurm.scheduler import FakeScheduler
+from mfile.slurm.scheduler import FakeScheduler, SchedulerError
 
 ROOT = Path(__file__).resolve().parent.parent
 E2E_ITEMS = ROOT / "tests" / "fixtures" / "e2e" / "items"
@@ -160,6 +160,9 @@ def test_submit_and_status(tmp_path: Path, chain: Path) -> None:
     queued = mfile.submit(compiled.run_dir, scheduler=fake)
     assert queued.job_ids == {"src": "500", "norm": "501"}
     assert json.loads((compiled.run_dir / "state" / "jobs.json").read_text())["jobs"][0]["job_id"] == "500"
+
+    with pytest.raises(mfile.SubmitFailed, match="Invalid account"):
+        mfile.submit(compiled.run_dir, scheduler=FakeScheduler(failures=[SchedulerError("Invalid account")]))
 
     def squeue(argv: list[str]) -> CommandResult:
         if argv[0] == "squeue":

@@ -8,19 +8,24 @@ The Python API (``mfile.check``, ``mfile.compile``, ``mfile.run``, ``mfile.submi
 from __future__ import annotations
 
 import importlib
-from typing import TYPE_CHECKING, Any
+
+# Not typing.TYPE_CHECKING: importing typing would double the cost of `import mfile`;
+# type checkers read a module-level TYPE_CHECKING = False the same way.
+TYPE_CHECKING = False
 
 __version__ = "0.1.0"
 
 # Names that ``mfile.<name>`` finds in ``mfile.api`` (PEP 562). The package root sits below
 # every layer, so it names the module as a string instead of importing it.
 API = ("check", "compile", "run", "submit", "status", "Diagnostic", "Diagnostics", "CompileError",
-       "CompiledPipeline", "RunResult", "Submission", "Status", "UsageError")  # fmt: skip
+       "CompiledPipeline", "RunResult", "Submission", "SubmitFailed", "Status", "UsageError")  # fmt: skip
 
 if TYPE_CHECKING:  # type checkers and editors see the real signatures
+    from typing import Any
+
     from mfile.api import (  # noqa: F401
         CompiledPipeline, CompileError, Diagnostic, Diagnostics, RunResult, Status, Submission,
-        UsageError, check, compile, run, status, submit,
+        SubmitFailed, UsageError, check, compile, run, status, submit,
     )  # fmt: skip
 
 

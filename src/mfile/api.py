@@ -45,7 +45,7 @@ PathLike = Union[str, "os.PathLike[str]"]
 
 __all__ = [
     "CompileError", "CompiledPipeline", "Diagnostic", "Diagnostics", "RunResult", "Status",
-    "Submission", "UsageError", "check", "compile", "run", "status", "submit",
+    "SubmitFailed", "Submission", "UsageError", "check", "compile", "run", "status", "submit",
 ]  # fmt: skip
 
 
@@ -324,6 +324,11 @@ def run(
 # --------------------------------------------------------------------------- submit, status
 
 
+class SubmitFailed(Exception):
+    """sbatch refused a job; the jobs this submit had queued were cancelled (the message says
+    which, and why)."""
+
+
 @dataclass(frozen=True)
 class Submission:
     """What ``submit`` queued (``jobs``, from ``state/jobs.json``) or, with ``dry_run``, the
@@ -350,7 +355,9 @@ def submit(
     sbatch (tests pass ``mfile.slurm.scheduler.FakeScheduler``)."""
     target = Path(run_dir).resolve()
     out, err = io.StringIO(), io.StringIO()
-    submit_command(target, dry_run=dry_run, resume=resume, stage=stage, scheduler=scheduler, out=out, err=err)
+    code = submit_command(target, dry_run=dry_run, resume=resume, stage=stage, scheduler=scheduler, out=out, err=err)
+    if code != 0:
+        raise SubmitFailed(err.getvalue().strip() or f"mfile submit {target} failed")
     printed = out.getvalue().splitlines()
     if dry_run:
         commands = tuple(line for line in printed if line.startswith("sbatch "))

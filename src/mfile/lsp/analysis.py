@@ -506,6 +506,13 @@ def _tokens(prefix: str) -> list[_Tok]:
             if m.lastgroup not in ("space", "comment")]  # fmt: skip
 
 
+def _in_comment(prefix: str) -> bool:
+    last = None
+    for last in _TOKEN.finditer(prefix):
+        pass
+    return last is not None and last.lastgroup == "comment" and last.end() == len(prefix)
+
+
 def _innermost_open(tokens: list[_Tok]) -> int | None:
     """Index of the innermost bracket still open at the end of ``tokens``."""
     stack: list[int] = []
@@ -590,6 +597,8 @@ def complete(text: str, line: int, column: int, analysis: Analysis | None) -> li
     the last one that parsed, for names, tasks and items."""
     offset = _offset_of(text, line, column)
     prefix = text[:offset]
+    if _in_comment(prefix):
+        return []
     tokens = _tokens(prefix)
     if tokens and tokens[-1].kind == "open_string":
         return _in_string(tokens, prefix, analysis)

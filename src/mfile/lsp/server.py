@@ -95,7 +95,12 @@ class MfileServer(LanguageServer):
         path = Path(document.path)
         if path.suffix != SUFFIX:  # an editor that maps *.mfile to Python sends every .py file too
             return None
-        result = analyse(document.source, path, self.roots)
+        try:
+            result = analyse(document.source, path, self.roots)
+        except Exception:  # a fault of ours: keep serving the editor, say it once on stderr
+            log.exception("mfile lsp: checking %s failed (please report it)", path)
+            known = self.analyses.get(uri)
+            return known[1] if known is not None else None
         self.analyses[uri] = (document.version, result)
         if result.module is not None:
             self.parsed[uri] = result
