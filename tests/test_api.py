@@ -91,6 +91,9 @@ def test_check_returns_diagnostic_objects(tmp_path: Path) -> None:
     assert str(d).startswith(f"{bad}:2:34: error[E101] ")
     assert found.errors == [d] and found.warnings == []
     assert "^" in found.text()
+    html = MarkdownIt("commonmark").enable("table").render(found._repr_markdown_())
+    assert html.count("<tr>") == 2 and "<td>E101</td>" in html and f"<td>{bad}:2:34</td>" in html
+    assert mfile.check(bad.parent / "nothing-here.mfile")._repr_markdown_() != "no problems found"  # E901
 
 
 def test_check_takes_a_directory_and_one_root_given_bare(tmp_path: Path, chain: Path) -> None:

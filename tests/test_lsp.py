@@ -283,3 +283,19 @@ def test_mfile_lsp_without_pygls_says_what_to_install(tmp_path: Path) -> None:
                             env={**ENV, "PYTHONPATH": f"{tmp_path}{os.pathsep}{ROOT / 'src'}"})  # fmt: skip
     assert result.returncode == 2
     assert "pip install 'mfile[lsp]'" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_positions_are_in_the_clients_utf16_units(tmp_path: Path) -> None:
+    """mfile counts characters; LSP clients count UTF-16 units: an emoji is two of them."""
+    path = tmp_path / "emoji.mfile"
+    text = 'src = MantikItem(name="e2e/numbers:1")\np = MantikPipeline(stages={"😀 load": [src, nope]})\n'
+    path.write_text(text, encoding="utf-8")
+
+    async def body(s: Session) -> None:
+        (d,) = await s.wait_for(s.open(path))
+        line = text.splitlines()[1]
+        utf16 = len(line[: line.index("nope")].encode("utf-16-le")) // 2
+        assert d.code == "E101" and (d.range.start.line, d.range.start.character) == (1, utf16)
+        assert utf16 == line.index("nope") + 1
+
+    lsp({"items": [str(E2E_ITEMS)]}, body)

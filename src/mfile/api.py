@@ -114,6 +114,13 @@ class Diagnostics(list[Diagnostic]):
         """The CLI's text format: location, message, the source line with a caret, the hint."""
         return render_text(self._reports, self._sources)
 
+    def _repr_markdown_(self) -> str:
+        if not self:
+            return "no problems found"
+        rows = ["| | code | where | message | hint |", "|---|---|---|---|---|"]
+        rows += [f"| {d.severity} | {d.code} | {_md(d.file)}:{d.line}:{d.column} | {_md(d.message)} | {_md(d.hint or '')} |" for d in self]
+        return "\n".join(rows) + "\n"
+
 
 class CompileError(Exception):
     """The M-File (or its plan for the site) has errors; ``diagnostics`` says which."""
