@@ -299,3 +299,23 @@ def test_positions_are_in_the_clients_utf16_units(tmp_path: Path) -> None:
         assert utf16 == line.index("nope") + 1
 
     lsp({"items": [str(E2E_ITEMS)]}, body)
+
+
+def test_without_client_roots_the_project_file_gives_them(tmp_path: Path) -> None:
+    shutil.copytree(E2E_ITEMS, tmp_path / "roots")
+    (tmp_path / "mfile.toml").write_text('items = ["roots"]\n', encoding="utf-8")
+    (tmp_path / "deep" / "er").mkdir(parents=True)
+    path = tmp_path / "deep" / "er" / "uses.mfile"
+    path.write_text('src = MantikItem(name="e2e/numbers:1")\np = MantikPipeline(stages={"s": [src]})\n', encoding="utf-8")
+    messages: list[str] = []
+
+    async def body(s: Session) -> None:
+        s.client.feature(types.WINDOW_SHOW_MESSAGE)(lambda params: messages.append(params.message))
+        uri = s.open(path)
+        assert await s.wait_for(uri) == []  # found upwards from the M-File, relative to mfile.toml
+        (tmp_path / "mfile.toml").write_text('itmes = ["roots"]\n', encoding="utf-8")
+        s.client.text_document_did_save(types.DidSaveTextDocumentParams(text_document=types.TextDocumentIdentifier(uri=uri)))
+        assert [d.code for d in await s.wait_for(uri, 2)] == ["E334"]
+        assert len(messages) == 1 and "unknown setting 'itmes'" in messages[0]
+
+    lsp(None, body, root=tmp_path / "deep")

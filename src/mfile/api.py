@@ -29,6 +29,8 @@ from mfile.codegen.graph import render_graph
 from mfile.codegen.jobs import assemble_plan, headers_of
 from mfile.codegen.profile import Profile, ProfileError, load_profile
 from mfile.codegen.render import write_run_dir
+from mfile.commands.check import check_site
+from mfile.commands.config import ProjectConfig, find_config
 from mfile.commands.status import Line, collect
 from mfile.commands.submit import submit_command
 from mfile.compiler.frontend import CheckResult, check_paths, front_end, select_pipelines
@@ -133,9 +135,10 @@ class CompileError(Exception):
         super().__init__(text + (f" (and {more} more error{'s' * (more > 1)})" if more > 0 else ""))
 
 
-def _roots(items: Sequence[PathLike] | PathLike | None) -> list[Path]:
+def _roots(items: Sequence[PathLike] | PathLike | None, project: ProjectConfig) -> list[Path]:
+    """``items`` when given (as ``--items``), else the project file's roots."""
     if items is None:
-        return []
+        return list(project.items)
     if isinstance(items, (str, os.PathLike)):  # one root given bare: items="items"
         return [Path(items)]
     return [Path(p) for p in items]
@@ -179,14 +182,17 @@ def check(
     ``items``: item roots, searched before ``$MFILE_ITEMS_PATH`` and the built-in items (an
     ``items/`` directory beside an M-File is searched too). With ``profile`` (a shipped
     profile's name, a TOML path, or a loaded profile) every pipeline is also checked
-    against the site: partitions, GPUs, memory, walltime (E4xx).
+    against the site: partitions, GPUs, memory, walltime (E4xx), as ``mfile check --profile``.
+    Left out, both come from the project file (``mfile.toml`` or ``[tool.mfile]``) found
+    upwards from the (first) path, as on the command line.
     """
     paths = [Path(path)] if isinstance(path, (str, os.PathLike)) else [Path(p) for p in path]
-    site = _profile(profile) if profile is not None else None
-    result = check_paths(paths, _roots(items))
-    if site is not None and not result.reporter.has_errors:
-        for name in result.files:
-            _plan(result, Path(name), site, [])
+    project = find_config(paths[0]) if paths else ProjectConfig()
+    chosen = profile if profile is not None else project.profile
+    site = _profile(chosen) if chosen is not None else None  # a bad profile is a usage error, first
+    result = check_paths(paths, _roots(items, project))
+    if site is not None:
+        check_site(result, site)
     return Diagnostics.of(result.reporter.reports, result.sources)
 
 
@@ -253,28 +259,33 @@ def _md(text: str) -> str:
 def compile(  # noqa: A001 - the verb's name, as in `mfile compile`
     path: PathLike,
     items: Sequence[PathLike] | PathLike | None = None,
-    profile: str | Path | Profile = "local",
+    profile: str | Path | Profile | None = None,
     pipelines: Sequence[str] | str | None = None,
-    out: PathLike | None = "runs",
+    out: PathLike | None = None,
     force: bool = False,
+    write: bool = True,
 ) -> list[CompiledPipeline]:
     """Compile an M-File for a site; one :class:`CompiledPipeline` per pipeline asked for.
 
     ``pipelines``: names (default: every pipeline). ``out``: where the run directories
-    ``OUT/<pipeline>`` are written; ``None`` plans without writing anything. All pipelines
-    are planned before any run directory is written, as ``mfile compile`` does.
+    ``OUT/<pipeline>`` are written (default: the project file's output, else ``runs``);
+    ``write=False`` plans without writing anything. ``profile`` defaults to the project
+    file's, else ``local``. All pipelines are planned before any run directory is written,
+    as ``mfile compile`` does.
     """
     file = Path(path)
-    site = _profile(profile)
+    project = find_config(file)
+    site = _profile(profile if profile is not None else project.profile or "local")
     wanted = [pipelines] if isinstance(pipelines, str) else list(pipelines or [])
-    result, _ = front_end(file, _roots(items))
+    result, _ = front_end(file, _roots(items, project))
     plans = _plan(result, file, site, wanted)
     found = Diagnostics.of(result.reporter.reports, result.sources)
     if not found.ok:
         raise CompileError(found)
+    target = Path(out) if out is not None else project.output_or(None, Path("runs"))
     compiled = []
     for plan in plans:
-        run_dir = write_run_dir(plan, site, Path(out), force=force) if out is not None else None
+        run_dir = write_run_dir(plan, site, target, force=force) if write else None
         compiled.append(CompiledPipeline(plan, site, run_dir, found))
     return compiled
 
@@ -301,18 +312,19 @@ def run(
     path: PathLike,
     pipeline: str | None = None,
     items: Sequence[PathLike] | PathLike | None = None,
-    out: PathLike = "runs",
+    out: PathLike | None = None,
     resume: bool = True,
     jobs: int | None = None,
 ) -> RunResult:
     """Compile one pipeline with the ``local`` profile and run it on this machine (no Slurm).
 
-    ``pipeline`` may be left out when the M-File defines exactly one. ``resume`` skips tasks
-    whose completion record matches; ``jobs``: tasks at a time (default: cores).
+    ``pipeline`` may be left out when the M-File defines exactly one. ``out`` defaults to the
+    project file's output, else ``runs``. ``resume`` skips tasks whose completion record
+    matches; ``jobs``: tasks at a time (default: cores).
     """
     file = Path(path)
     if pipeline is None:
-        result, program = front_end(file, _roots(items))
+        result, program = front_end(file, _roots(items, find_config(file)))
         if program is None:
             raise CompileError(Diagnostics.of(result.reporter.reports, result.sources))
         names = [p.name for p in program.pipelines]

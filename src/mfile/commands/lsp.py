@@ -2,7 +2,15 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
+from mfile.commands.config import find_config
 from mfile.errors import UsageError
+
+
+def project_roots(path: Path) -> list[Path]:
+    """Item roots from the project file above an M-File (UsageError when it is broken)."""
+    return list(find_config(path).items)
 
 
 def lsp_command() -> int:
@@ -10,5 +18,5 @@ def lsp_command() -> int:
         from mfile.lsp.server import serve  # pygls is an optional extra: mfile[lsp]
     except ImportError as exc:
         raise UsageError(f"mfile lsp needs pygls ({exc}): pip install 'mfile[lsp]'") from None
-    serve()
+    serve(project_roots)
     return 0

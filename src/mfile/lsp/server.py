@@ -7,7 +7,8 @@ M-File is published on the header's own file. Hover, completion and go-to-defini
 from ``analysis.py``.
 
 Item roots: ``initializationOptions`` ``{"items": ["path", ...]}`` (relative to the workspace
-root), replaced by ``workspace/didChangeConfiguration`` ``{"mfile": {"items": [...]}}``; then
+root), replaced by ``workspace/didChangeConfiguration`` ``{"mfile": {"items": [...]}}``; without
+them, the project file's (``mfile.toml`` or ``[tool.mfile]`` above the M-File); then
 ``$MFILE_ITEMS_PATH`` and the built-in items, and an ``items/`` directory beside each M-File,
 as on the command line. Only documents whose name ends in ``.mfile`` are checked: editors
 without an M-File language send their Python files too.
@@ -18,7 +19,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 from lsprotocol import types
 from pygls.lsp.server import LanguageServer
@@ -52,10 +53,16 @@ KIND = {
 log = logging.getLogger("mfile.lsp")
 
 
+# The project file's item roots for an M-File (commands/config.py, above this layer, supplies it).
+ProjectRoots = Callable[[Path], list[Path]]
+
+
 class MfileServer(LanguageServer):
-    def __init__(self) -> None:
+    def __init__(self, project_roots: ProjectRoots | None = None) -> None:
         super().__init__("mfile", __version__)
-        self.roots: list[Path] = []
+        self.project_roots = project_roots
+        self.roots: list[Path] | None = None  # None: the project file's, per M-File
+        self.warned: set[str] = set()
         self.debounce = DEBOUNCE_MS / 1000
         self.analyses: dict[str, tuple[int | None, Analysis]] = {}  # uri -> (document version, analysis)
         self.parsed: dict[str, Analysis] = {}  # uri -> the last analysis whose text parsed
@@ -96,7 +103,7 @@ class MfileServer(LanguageServer):
         if path.suffix != SUFFIX:  # an editor that maps *.mfile to Python sends every .py file too
             return None
         try:
-            result = analyse(document.source, path, self.roots)
+            result = analyse(document.source, path, self.item_roots(path))
         except Exception:  # a fault of ours: keep serving the editor, say it once on stderr
             log.exception("mfile lsp: checking %s failed (please report it)", path)
             known = self.analyses.get(uri)
@@ -106,6 +113,19 @@ class MfileServer(LanguageServer):
             self.parsed[uri] = result
         self.publish(uri, document, result)
         return result
+
+    def item_roots(self, path: Path) -> list[Path]:
+        """The client's roots when it gave some, else the project file's (as ``--items``)."""
+        if self.roots is not None or self.project_roots is None:
+            return list(self.roots or [])
+        try:
+            return self.project_roots(path)
+        except Exception as exc:  # a broken mfile.toml: say so once, check without its roots
+            message = f"mfile: {exc}"
+            if message not in self.warned:
+                self.warned.add(message)
+                self.window_show_message(types.ShowMessageParams(type=types.MessageType.Warning, message=message))
+            return []
 
     def schedule(self, uri: str) -> None:
         timer = self.pending.pop(uri, None)
@@ -216,8 +236,8 @@ def _completion_item(c: Completion, document: TextDocument, line: int, column: i
     )
 
 
-def build_server() -> MfileServer:
-    server = MfileServer()
+def build_server(project_roots: ProjectRoots | None = None) -> MfileServer:
+    server = MfileServer(project_roots)
 
     @server.feature(types.INITIALIZE)
     def initialize(ls: MfileServer, params: types.InitializeParams) -> None:
@@ -282,7 +302,7 @@ def build_server() -> MfileServer:
     return server
 
 
-def serve() -> None:
+def serve(project_roots: ProjectRoots | None = None) -> None:
     """Talk LSP on stdin/stdout until the client says exit."""
     logging.basicConfig(level=logging.WARNING)
-    build_server().start_io()
+    build_server(project_roots).start_io()
