@@ -319,3 +319,18 @@ def test_without_client_roots_the_project_file_gives_them(tmp_path: Path) -> Non
         assert len(messages) == 1 and "unknown setting 'itmes'" in messages[0]
 
     lsp(None, body, root=tmp_path / "deep")
+
+
+def test_a_profile_adds_the_resource_checks_as_mfile_check_profile_does(tmp_path: Path) -> None:
+    path = tmp_path / "greedy.mfile"
+    path.write_text(BROKEN.replace('.configure(params={"m": 3})', '.configure(resources={"gpus": 8})').replace("(sr.output)", "(src.output)"),
+                    encoding="utf-8")  # fmt: skip
+    args = [sys.executable, "-m", "mfile.cli", "check", str(path), "--items", str(E2E_ITEMS), "--profile", "juwels-booster", "--format", "json"]
+    want = [(d["code"], d["line"] - 1, d["column"] - 1) for d in json.loads(subprocess.run(args, capture_output=True, text=True, env=ENV).stdout)]
+    assert [w[0] for w in want] == ["E403"]
+
+    async def body(s: Session) -> None:
+        got = await s.wait_for(s.open(path))
+        assert [(d.code, d.range.start.line, d.range.start.character) for d in got] == want
+
+    lsp({"items": [str(E2E_ITEMS)], "profile": "juwels-booster"}, body, root=tmp_path)

@@ -14,10 +14,10 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, Callable, Iterator
 
 from mfile.compiler.builtins import BUILTIN_ITEMS, DSL_BUILTINS, FUNCTIONS, METHODS
-from mfile.compiler.frontend import Checker
+from mfile.compiler.frontend import Checker, CheckResult
 from mfile.compiler.headers.catalog import ItemCatalog, ResolvedItem
 from mfile.compiler.headers.execution import RESOURCE_KEYS
 from mfile.compiler.headers.schema import RESOURCE_DOCS
@@ -92,8 +92,13 @@ class Analysis:
     bindings: dict[str, Span] = field(default_factory=dict)
 
 
-def analyse(text: str, path: Path, roots: list[Path]) -> Analysis:
-    """Check ``text`` as the M-File at ``path`` would be checked by ``mfile check``.
+# ``mfile check --profile``'s E4xx checks, handed down by the command (codegen is above here).
+SiteCheck = Callable[[CheckResult], None]
+
+
+def analyse(text: str, path: Path, roots: list[Path], site_check: SiteCheck | None = None) -> Analysis:
+    """Check ``text`` as the M-File at ``path`` would be checked by ``mfile check`` (with
+    ``site_check``: by ``mfile check --profile``).
 
     A fresh item catalogue each time: headers change on disk while the M-File is edited.
     """
@@ -113,6 +118,8 @@ def analyse(text: str, path: Path, roots: list[Path]) -> Analysis:
     result.lowered = lower(module, catalog, reporter, typer)
     result.program = build_program(result.lowered, name, text, reporter, typer)
     result.bindings = bindings(module)
+    if site_check is not None:
+        site_check(CheckResult(reporter=reporter, sources={name: text}, files=[name], programs={name: result.program}))
     return result
 
 

@@ -6,11 +6,12 @@ typing pauses for ``debounceMs`` (default 300 ms). A header problem found while 
 M-File is published on the header's own file. Hover, completion and go-to-definition come
 from ``analysis.py``.
 
-Item roots: ``initializationOptions`` ``{"items": ["path", ...]}`` (relative to the workspace
-root), replaced by ``workspace/didChangeConfiguration`` ``{"mfile": {"items": [...]}}``; without
-them, the project file's (``mfile.toml`` or ``[tool.mfile]`` above the M-File); then
-``$MFILE_ITEMS_PATH`` and the built-in items, and an ``items/`` directory beside each M-File,
-as on the command line. Only documents whose name ends in ``.mfile`` are checked: editors
+Item roots and site profile: ``initializationOptions`` ``{"items": ["path", ...], "profile":
+"juwels-booster"}`` (paths relative to the workspace root), replaced by
+``workspace/didChangeConfiguration`` ``{"mfile": {...}}``; without them, the project file's
+(``mfile.toml`` or ``[tool.mfile]`` above the M-File); then ``$MFILE_ITEMS_PATH`` and the
+built-in items, and an ``items/`` directory beside each M-File, as on the command line. With a
+profile, the E4xx resource checks run too, as ``mfile check --profile``. Only documents whose name ends in ``.mfile`` are checked: editors
 without an M-File language send their Python files too.
 """
 
@@ -30,7 +31,7 @@ from pygls.workspace.position_codec import PositionCodec, ServerTextPosition, Se
 from mfile import __version__
 from mfile.compiler.frontend import SUFFIX
 from mfile.diagnostics import Report, Severity, Span
-from mfile.lsp.analysis import Analysis, Completion, analyse, complete, definition, hover
+from mfile.lsp.analysis import Analysis, Completion, SiteCheck, analyse, complete, definition, hover
 
 DEBOUNCE_MS = 300
 SEVERITY = {
@@ -53,15 +54,18 @@ KIND = {
 log = logging.getLogger("mfile.lsp")
 
 
-# The project file's item roots for an M-File (commands/config.py, above this layer, supplies it).
-ProjectRoots = Callable[[Path], list[Path]]
+# For an M-File, given the client's roots and profile (None: not given): the item roots and the
+# site check to use, after the project file. The command supplies it (commands/lsp.py): the
+# project file and the profiles live above this layer.
+Settings = Callable[[Path, "list[Path] | None", "str | None"], "tuple[list[Path], SiteCheck | None]"]
 
 
 class MfileServer(LanguageServer):
-    def __init__(self, project_roots: ProjectRoots | None = None) -> None:
+    def __init__(self, settings: Settings | None = None) -> None:
         super().__init__("mfile", __version__)
-        self.project_roots = project_roots
+        self.settings = settings
         self.roots: list[Path] | None = None  # None: the project file's, per M-File
+        self.profile: str | None = None  # None: the project file's, if any
         self.warned: set[str] = set()
         self.debounce = DEBOUNCE_MS / 1000
         self.analyses: dict[str, tuple[int | None, Analysis]] = {}  # uri -> (document version, analysis)
@@ -80,6 +84,9 @@ class MfileServer(LanguageServer):
             items = [items]
         if isinstance(items, list):
             self.roots = [base / Path(p).expanduser() for p in items if isinstance(p, str) and p]
+        profile = options.get("profile")
+        if isinstance(profile, str):
+            self.profile = profile or None
         delay = options.get("debounceMs")
         if isinstance(delay, (int, float)) and not isinstance(delay, bool) and 0 <= delay <= 10_000:
             self.debounce = delay / 1000
@@ -102,8 +109,9 @@ class MfileServer(LanguageServer):
         path = Path(document.path)
         if path.suffix != SUFFIX:  # an editor that maps *.mfile to Python sends every .py file too
             return None
+        roots, site_check = self.project(path)
         try:
-            result = analyse(document.source, path, self.item_roots(path))
+            result = analyse(document.source, path, roots, site_check)
         except Exception:  # a fault of ours: keep serving the editor, say it once on stderr
             log.exception("mfile lsp: checking %s failed (please report it)", path)
             known = self.analyses.get(uri)
@@ -114,18 +122,19 @@ class MfileServer(LanguageServer):
         self.publish(uri, document, result)
         return result
 
-    def item_roots(self, path: Path) -> list[Path]:
-        """The client's roots when it gave some, else the project file's (as ``--items``)."""
-        if self.roots is not None or self.project_roots is None:
-            return list(self.roots or [])
+    def project(self, path: Path) -> tuple[list[Path], SiteCheck | None]:
+        """Item roots and site check: the client's when it gave them (as ``--items`` and
+        ``--profile``), else the project file's."""
+        if self.settings is None:
+            return list(self.roots or []), None
         try:
-            return self.project_roots(path)
-        except Exception as exc:  # a broken mfile.toml: say so once, check without its roots
+            return self.settings(path, self.roots, self.profile)
+        except Exception as exc:  # a broken mfile.toml or profile: say so once, check without them
             message = f"mfile: {exc}"
             if message not in self.warned:
                 self.warned.add(message)
                 self.window_show_message(types.ShowMessageParams(type=types.MessageType.Warning, message=message))
-            return []
+            return list(self.roots or []), None
 
     def schedule(self, uri: str) -> None:
         timer = self.pending.pop(uri, None)
@@ -236,8 +245,8 @@ def _completion_item(c: Completion, document: TextDocument, line: int, column: i
     )
 
 
-def build_server(project_roots: ProjectRoots | None = None) -> MfileServer:
-    server = MfileServer(project_roots)
+def build_server(settings: Settings | None = None) -> MfileServer:
+    server = MfileServer(settings)
 
     @server.feature(types.INITIALIZE)
     def initialize(ls: MfileServer, params: types.InitializeParams) -> None:
@@ -302,7 +311,7 @@ def build_server(project_roots: ProjectRoots | None = None) -> MfileServer:
     return server
 
 
-def serve(project_roots: ProjectRoots | None = None) -> None:
+def serve(settings: Settings | None = None) -> None:
     """Talk LSP on stdin/stdout until the client says exit."""
     logging.basicConfig(level=logging.WARNING)
-    build_server(project_roots).start_io()
+    build_server(settings).start_io()
