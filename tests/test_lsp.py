@@ -272,6 +272,9 @@ def test_python_files_are_left_alone(tmp_path: Path) -> None:
         hovered = await s.client.text_document_hover_async(types.HoverParams(
             text_document=types.TextDocumentIdentifier(uri=python), position=types.Position(line=0, character=8)))  # fmt: skip
         assert hovered is None
+        listed = await s.client.text_document_completion_async(types.CompletionParams(
+            text_document=types.TextDocumentIdentifier(uri=python), position=types.Position(line=1, character=0)))  # fmt: skip
+        assert isinstance(listed, types.CompletionList) and not listed.items
 
     lsp(None, body, root=tmp_path)
 

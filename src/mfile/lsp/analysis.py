@@ -227,6 +227,12 @@ def _item_string(node: Any, parents: tuple[Any, ...]) -> bool:
     return isinstance(parent, ast.Call) and _callee(parent) in ITEM_CALLS and bool(parent.args) and parent.args[0] is node
 
 
+def _reference_string(node: Any, parents: tuple[Any, ...]) -> bool:
+    """Is this the string of ``reference="name"`` (which binds ``name``)?"""
+    return (isinstance(node, ast.Constant) and isinstance(node.value, str) and bool(parents)
+            and isinstance(parents[-1], ast.Keyword) and parents[-1].name == "reference")  # fmt: skip
+
+
 def _configure_key(node: Any, parents: tuple[Any, ...]) -> tuple[str, ast.Call] | None:
     """("params" | "resources", the configure call) when this string is a key of its dict."""
     if len(parents) < 4:
@@ -462,7 +468,7 @@ def definition(analysis: Analysis, line: int, column: int) -> Span | None:
     if found is None:
         return None
     node, parents = found
-    if isinstance(node, ast.Name) or isinstance(node, ast.Constant) and isinstance(parents[-1:][0] if parents else None, ast.Keyword) and parents[-1].name == "reference":
+    if isinstance(node, ast.Name) or _reference_string(node, parents):
         name = node.id if isinstance(node, ast.Name) else str(node.value)
         bound = analysis.bindings.get(name)
         if bound is not None and bound != node.span:
@@ -514,10 +520,8 @@ def _tokens(prefix: str) -> list[_Tok]:
 
 
 def _in_comment(prefix: str) -> bool:
-    last = None
-    for last in _TOKEN.finditer(prefix):
-        pass
-    return last is not None and last.lastgroup == "comment" and last.end() == len(prefix)
+    matches = list(_TOKEN.finditer(prefix))
+    return bool(matches) and matches[-1].lastgroup == "comment" and matches[-1].end() == len(prefix)
 
 
 def _innermost_open(tokens: list[_Tok]) -> int | None:

@@ -295,6 +295,8 @@ def build_server(settings: Settings | None = None) -> MfileServer:
     def on_completion(ls: MfileServer, params: types.CompletionParams) -> types.CompletionList:
         uri = params.text_document.uri
         document = ls.workspace.get_text_document(uri)
+        if Path(document.path).suffix != SUFFIX:
+            return types.CompletionList(is_incomplete=False, items=[])
         line, column = _position(document, params.position)
         current = ls.analysis(uri)
         known = current if current is not None and current.module is not None else ls.parsed.get(uri)
