@@ -189,6 +189,8 @@ def test_hover_completion_and_definition_on_the_mnist_example() -> None:
         assert header.uri == from_fs_path(str((MNIST / "items/mnist/digits/1/MantikHeader").resolve()))
         own = await define("get_data = MantikItem")  # on the binding itself: the item's header
         assert own.uri == header.uri
+        deploy = await define("batch_pipeline.stage3.deploy.model", 24)  # through pipeline and stage
+        assert deploy.range.start == at(text, "deploy = save_model()")
         mv = await define('"learning_rate"', 2)
         assert mv.uri.endswith("/items/mfile/mlp/1/MantikHeader") and mv.range.start.line > 0
 
@@ -216,6 +218,7 @@ def test_hover_completion_and_definition_on_the_mnist_example() -> None:
         assert "gpus" in await completions('\ntrain.configure(resources={"')
         assert (await completions("\nx = evaluate(metric=\"rmse\", "))[:3] == ["label=", "baseline=", "reference="]
         assert await completions("\nbatch_pipeline.stage3.") == ["deploy"]
+        assert (await completions("\nhyperparameter_search.set_input(data_test=split.output.test, "))[0] == "data_train="
         assert (await completions("\nget_data."))[:2] == ["output", "configure"]
         everything = await completions("\nx = ")
         assert {"MantikItem", "HyperParameterSearch", "dsl", "get_data", "batch_pipeline"} <= set(everything)

@@ -23,7 +23,7 @@ from mfile.compiler.headers.execution import RESOURCE_KEYS
 from mfile.compiler.headers.schema import RESOURCE_DOCS
 from mfile.compiler.lower import lower
 from mfile.compiler.lowering import Lowered
-from mfile.compiler.ports import output_ports
+from mfile.compiler.ports import input_ports, output_ports
 from mfile.compiler.program import build_program
 from mfile.compiler.scope import resolve
 from mfile.compiler.typer import Typer
@@ -225,6 +225,15 @@ def _item_string(node: Any, parents: tuple[Any, ...]) -> bool:
         call = parents[-2]
         return isinstance(call, ast.Call) and _callee(call) in ITEM_CALLS
     return isinstance(parent, ast.Call) and _callee(parent) in ITEM_CALLS and bool(parent.args) and parent.args[0] is node
+
+
+def _dotted(node: Any) -> list[str]:
+    """``a.b.c`` as ["a", "b", "c"]; [] when the chain does not start at a name."""
+    parts: list[str] = []
+    while isinstance(node, ast.Attribute):
+        parts.insert(0, node.attr)
+        node = node.value
+    return [node.id, *parts] if isinstance(node, ast.Name) else []
 
 
 def _reference_string(node: Any, parents: tuple[Any, ...]) -> bool:
@@ -477,6 +486,10 @@ def definition(analysis: Analysis, line: int, column: int) -> Span | None:
         if isinstance(task, TaskDef) and task.item is not None:
             return Span.whole_file(str(task.item.header.path))
         return bound
+    if isinstance(node, ast.Attribute):  # pipeline.stage.task, component.step: the task's binding
+        target = _evaluate(_dotted(node), analysis)
+        task_id = getattr(target, "id", None)
+        return analysis.bindings.get(task_id) if isinstance(target, (TaskDef, SearchDef)) and task_id else None
     if isinstance(node, ast.Constant) and isinstance(node.value, str):
         if _item_string(node, parents):
             item = _resolve_item(analysis, node.value)
@@ -629,6 +642,9 @@ def complete(text: str, line: int, column: int, analysis: Analysis | None) -> li
         if signature is not None:
             used = {tokens[i - 1].text for i in range(opening + 1, len(tokens)) if tokens[i].text == "=" and tokens[i - 1].kind == "name"}
             keywords = [Completion(f"{k}=", "keyword", f"{signature.usage}", insert=f"{k}=") for k in signature.keywords if k not in used]
+            if callee == "set_input":  # port=ref: the receiver's input ports
+                receiver = _evaluate(_chain_before(tokens, opening - 2), analysis)
+                keywords = [Completion(f"{p}=", "port", "input port", insert=f"{p}=") for p in _input_ports(receiver) if p not in used]
             return [_replace(c, start) for c in keywords + names]
     return [_replace(c, start) for c in names]
 
@@ -649,8 +665,8 @@ def _names(analysis: Analysis | None) -> list[Completion]:
     return found
 
 
-def _after_dot(tokens: list[_Tok], analysis: Analysis | None) -> list[Completion]:
-    dot = len(tokens) - 1
+def _chain_before(tokens: list[_Tok], dot: int) -> list[str]:
+    """The dotted names that end just before ``tokens[dot]`` (``pipeline.stage3`` before ``.``)."""
     chain: list[str] = []
     i = dot - 1
     while i >= 0 and tokens[i].kind == "name":
@@ -659,6 +675,30 @@ def _after_dot(tokens: list[_Tok], analysis: Analysis | None) -> list[Completion
             i -= 2
         else:
             break
+    return chain
+
+
+def _evaluate(chain: list[str], analysis: Analysis | None) -> Any:
+    """What a dotted name chain is: a task, a pipeline, a stage, a component step."""
+    if not chain:
+        return None
+    value: Any = _env(analysis).get(chain[0])
+    for part in chain[1:]:
+        value = _member(value, part)
+    return _task_of(value)
+
+
+def _input_ports(value: Any) -> list[str]:
+    if isinstance(value, TaskDef):
+        return list(input_ports(value) or ())
+    if isinstance(value, SearchDef):  # what its steps asked for with set_input_name(...)
+        return [step.input_name for step in value.component.steps if step.input_name]
+    return []
+
+
+def _after_dot(tokens: list[_Tok], analysis: Analysis | None) -> list[Completion]:
+    dot = len(tokens) - 1
+    chain = _chain_before(tokens, dot)
     methods = [Completion(m, "method", f".{s.usage}", METHOD_DOCS.get(m, "")) for m, s in METHODS.items()]
     if chain == ["dsl"]:
         return [Completion("builtins", "module", "dsl.builtins")]
@@ -666,11 +706,7 @@ def _after_dot(tokens: list[_Tok], analysis: Analysis | None) -> list[Completion
         return [Completion(n, "builtin", FUNCTIONS[n].usage, BUILTIN_DOCS.get(n, "")) for n in DSL_BUILTINS]
     if not chain:  # after a call: MantikItem(...).
         return methods
-    env = _env(analysis)
-    value: Any = env.get(chain[0])
-    for part in chain[1:]:  # pipeline.stage.task, component.step
-        value = _member(value, part)
-    value = _task_of(value)
+    value = _evaluate(chain, analysis)
     if isinstance(value, TaskDef):
         ports = [Completion(p, "port", "output port") for p in (output_ports(value) or ())]
         return ports + methods
