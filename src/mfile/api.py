@@ -114,6 +114,8 @@ class Diagnostics(list[Diagnostic]):
 
     def text(self) -> str:
         """The CLI's text format: location, message, the source line with a caret, the hint."""
+        if len(self._reports) != len(self):  # built by hand or edited as a list: one line each
+            return "".join(f"{d}\n" for d in self)
         return render_text(self._reports, self._sources)
 
     def _repr_markdown_(self) -> str:
