@@ -172,6 +172,12 @@ def test_hover_completion_and_definition_on_the_mnist_example() -> None:
         assert item.startswith("**mfile/mlp:1** (trainable)") and "`batch_size`: int32" in item
         param = await hover('"learning_rate"', 2)
         assert param.startswith("metaVariable `learning_rate` of `mfile/mlp:1`: float32")
+        train = await hover("split.output.train", 15)
+        assert train.startswith("**split.train**: output port") and "`tensor[64] of float32`" in train
+        stage = await hover("batch_pipeline.stage3.deploy", 17)
+        assert stage == "**batch_pipeline.stage3**: stage of `deploy`"
+        deploy = await hover("batch_pipeline.stage3.deploy", 23)
+        assert deploy.startswith("**deploy**: task, item `mfile/save_model:1` (deployment)")
         builtin = await hover("evaluate(metric", 2)
         assert builtin.startswith("`evaluate(metric=..., label=..., baseline=..., reference=...)`")
 

@@ -427,12 +427,7 @@ def hover(analysis: Analysis, line: int, column: int) -> tuple[str, Span] | None
         elif node.id == "dsl" and node.id not in env:
             text = BUILTIN_DOCS["dsl"]
     elif isinstance(node, ast.Attribute):
-        if node.attr in METHODS:
-            text = f"`.{METHODS[node.attr].usage}`\n\n{METHOD_DOCS.get(node.attr, '')}"
-        elif isinstance(node.value, ast.Name):
-            owner = _task_of(env.get(node.value.id))
-            if isinstance(owner, (TaskDef, SearchDef)):
-                text = _port_hover(analysis, owner, node.attr)
+        text = _attribute_hover(analysis, node)
         if text is None and node.attr in FUNCTIONS:
             text = f"`{FUNCTIONS[node.attr].usage}`\n\n{BUILTIN_DOCS.get(node.attr, '')}"
     elif isinstance(node, ast.Keyword):
@@ -450,6 +445,25 @@ def hover(analysis: Analysis, line: int, column: int) -> tuple[str, Span] | None
             if key is not None:
                 text = _configure_key_hover(analysis, key, str(node.value))
     return (text, span) if text else None
+
+
+def _attribute_hover(analysis: Analysis, node: ast.Attribute) -> str | None:
+    """``.configure``; ``pipeline.stage3`` and ``pipeline.stage3.deploy``; ``task.output``,
+    ``split.output.train``, ``search.best_model``."""
+    if node.attr in METHODS:
+        return f"`.{METHODS[node.attr].usage}`\n\n{METHOD_DOCS.get(node.attr, '')}"
+    chain = _dotted(node)
+    target = _evaluate(chain, analysis)
+    if isinstance(target, (TaskDef, SearchDef)):
+        return _task_hover(analysis, target, target.id or node.attr)
+    if isinstance(target, _Stage):
+        return f"**{chain[-2]}.{target.name}**: stage of " + ", ".join(f"`{t}`" for t in target.tasks)
+    owner = _evaluate(chain[:-1], analysis)
+    if not isinstance(owner, (TaskDef, SearchDef)) and len(chain) >= 3 and chain[-2] == "output":
+        owner = _evaluate(chain[:-2], analysis)  # split.output.train: a port of the task's outputs
+    if isinstance(owner, (TaskDef, SearchDef)):
+        return _port_hover(analysis, owner, node.attr)
+    return None
 
 
 def _configure_key_hover(analysis: Analysis, key: tuple[str, ast.Call], name: str) -> str | None:
