@@ -200,6 +200,16 @@ def test_hover_completion_and_definition_on_the_mnist_example() -> None:
         mv = await define('"learning_rate"', 2)
         assert mv.uri.endswith("/items/mfile/mlp/1/MantikHeader") and mv.range.start.line > 0
 
+        # the outline: tasks, search, component, pipelines with their stages
+        outline = await s.client.text_document_document_symbol_async(types.DocumentSymbolParams(text_document=doc))
+        assert outline is not None
+        names = [(x.name, x.kind) for x in outline if isinstance(x, types.DocumentSymbol)]
+        assert names[:3] == [("get_data", types.SymbolKind.Function), ("pre_process", types.SymbolKind.Function),
+                             ("batch_size", types.SymbolKind.Variable)]  # fmt: skip
+        batch = next(x for x in outline if isinstance(x, types.DocumentSymbol) and x.name == "batch_pipeline")
+        assert batch.kind == types.SymbolKind.Module and [c.name for c in batch.children or []] == ["stage1", "stage2", "stage3"]
+        assert ("split", types.SymbolKind.Function) in names  # bound by reference="split"
+
         # completion while typing: the text is not a valid M-File any more
         typed = text + '\nextra = MantikItem(name="mnist/'
         s.replace(uri, 2, typed)

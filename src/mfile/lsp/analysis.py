@@ -478,6 +478,44 @@ def _configure_key_hover(analysis: Analysis, key: tuple[str, ast.Call], name: st
     return f"metaVariable `{name}` of `{task.item.ref.ref}`: {mv.type} = `{mv.value!r}`" + (" (fixed)" if mv.fix else "")  # type: ignore[union-attr]
 
 
+# --------------------------------------------------------------------------- outline
+
+
+@dataclass(frozen=True)
+class Symbol:
+    """One entry of the editor's outline: a task, search, component, hyperparameter or
+    pipeline (with its stages), where its name is bound."""
+
+    name: str
+    kind: str  # task | search | component | hyperparameter | pipeline | stage
+    detail: str
+    span: Span
+    children: tuple["Symbol", ...] = ()
+
+
+def symbols(analysis: Analysis) -> list[Symbol]:
+    found: list[Symbol] = []
+    env = _env(analysis)
+    for name, span in analysis.bindings.items():
+        value = _task_of(env.get(name))
+        if isinstance(value, TaskDef):
+            detail = "predict" if value.mode == "predict" else value.item.ref.ref if value.item else value.item_name
+            found.append(Symbol(name, "task", detail, span))
+        elif isinstance(value, SearchDef):
+            found.append(Symbol(name, "search", "HyperParameterSearch over " + ", ".join(value.grid), span))
+        elif isinstance(value, ComponentDef):
+            found.append(Symbol(name, "component", "steps " + ", ".join(s.id or "?" for s in value.steps), span))
+        elif isinstance(value, HyperParameterDef):
+            found.append(Symbol(name, "hyperparameter", "HyperParameter", span))
+        elif isinstance(value, PipelineDef):
+            stages = tuple(
+                Symbol(stage, "stage", ", ".join(getattr(_task_of(t), "id", None) or "?" for t, _ in entries), stage_span)
+                for stage, stage_span, entries in value.stages
+            )
+            found.append(Symbol(name, "pipeline", f"{len(stages)} stages", span, stages))
+    return sorted(found, key=lambda x: (x.span.line, x.span.column))
+
+
 # --------------------------------------------------------------------------- go to definition
 
 

@@ -31,7 +31,7 @@ from pygls.workspace.position_codec import PositionCodec, ServerTextPosition, Se
 from mfile import __version__
 from mfile.compiler.frontend import SUFFIX
 from mfile.diagnostics import Report, Severity, Span
-from mfile.lsp.analysis import Analysis, Completion, SiteCheck, analyse, complete, definition, hover
+from mfile.lsp.analysis import Analysis, Completion, SiteCheck, Symbol, analyse, complete, definition, hover, symbols
 
 DEBOUNCE_MS = 300
 SEVERITY = {
@@ -245,6 +245,24 @@ def _completion_item(c: Completion, document: TextDocument, line: int, column: i
     )
 
 
+SYMBOL_KIND = {
+    "task": types.SymbolKind.Function,
+    "search": types.SymbolKind.Function,
+    "component": types.SymbolKind.Class,
+    "hyperparameter": types.SymbolKind.Variable,
+    "pipeline": types.SymbolKind.Module,
+    "stage": types.SymbolKind.Namespace,
+}
+
+
+def _document_symbol(symbol: Symbol, document: TextDocument) -> types.DocumentSymbol:
+    where = _range(symbol.span, document.lines, document.position_codec)
+    return types.DocumentSymbol(
+        name=symbol.name, kind=SYMBOL_KIND[symbol.kind], detail=symbol.detail, range=where, selection_range=where,
+        children=[_document_symbol(c, document) for c in symbol.children] or None,
+    )  # fmt: skip
+
+
 def build_server(settings: Settings | None = None) -> MfileServer:
     server = MfileServer(settings)
 
@@ -302,6 +320,12 @@ def build_server(settings: Settings | None = None) -> MfileServer:
         known = current if current is not None and current.module is not None else ls.parsed.get(uri)
         items = [_completion_item(c, document, line, column) for c in complete(document.source, line, column, known)]
         return types.CompletionList(is_incomplete=False, items=items)
+
+    @server.feature(types.TEXT_DOCUMENT_DOCUMENT_SYMBOL)
+    def on_symbols(ls: MfileServer, params: types.DocumentSymbolParams) -> list[types.DocumentSymbol]:
+        document = ls.workspace.get_text_document(params.text_document.uri)
+        result = ls.analysis(params.text_document.uri)
+        return [_document_symbol(x, document) for x in symbols(result)] if result is not None else []
 
     @server.feature(types.TEXT_DOCUMENT_DEFINITION)
     def on_definition(ls: MfileServer, params: types.DefinitionParams) -> types.Location | None:
