@@ -356,3 +356,14 @@ def test_a_profile_adds_the_resource_checks_as_mfile_check_profile_does(tmp_path
         assert [(d.code, d.range.start.line, d.range.start.character) for d in got] == want
 
     lsp({"items": [str(E2E_ITEMS)], "profile": "juwels-booster"}, body, root=tmp_path)
+
+
+def test_a_malformed_message_is_one_line_on_stderr_and_the_server_goes_on() -> None:
+    bad = b"Content-Length: 5\r\n\r\n{bad}"
+    init = json.dumps({"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {"capabilities": {}}}).encode()
+    framed = bad + b"Content-Length: %d\r\n\r\n" % len(init) + init
+    result = subprocess.run([sys.executable, "-m", "mfile.cli", "lsp"], input=framed, capture_output=True, env=ENV, timeout=60)
+    assert result.returncode == 0
+    assert b'"id": 1' in result.stdout and b"capabilities" in result.stdout  # answered after the bad one
+    err = result.stderr.decode()
+    assert "Traceback" not in err and "JSONDecodeError" in err and len(err.strip().splitlines()) == 1

@@ -251,7 +251,7 @@ def lsp(stdio: bool) -> int:
     """Run the language server (LSP over stdio) for editors: needs `pip install 'mfile[lsp]'`."""
     from mfile.commands.lsp import lsp_command  # see "Commands are imported" above
 
-    return lsp_command()
+    return lsp_command(debug=click.get_current_context().find_root().params.get("debug", False))
 
 
 if __name__ == "__main__":

@@ -34,10 +34,10 @@ def project_settings(path: Path, roots: list[Path] | None, profile: str | None) 
     return (roots if roots is not None else list(config.items)), site_check
 
 
-def lsp_command() -> int:
+def lsp_command(debug: bool = False) -> int:
     try:
         from mfile.lsp.server import serve  # pygls is an optional extra: mfile[lsp]
     except ImportError as exc:
         raise UsageError(f"mfile lsp needs pygls ({exc}): pip install 'mfile[lsp]'") from None
-    serve(project_settings)
+    serve(project_settings, debug=debug)
     return 0

@@ -337,7 +337,21 @@ def build_server(settings: Settings | None = None) -> MfileServer:
     return server
 
 
-def serve(settings: Settings | None = None) -> None:
-    """Talk LSP on stdin/stdout until the client says exit."""
-    logging.basicConfig(level=logging.WARNING)
+class OneLine(logging.Formatter):
+    """A log record as one line on stderr (the editor's output panel): pygls logs a client's
+    malformed message with its traceback; what went wrong fits on the line."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        text = f"mfile lsp: {record.levelname.lower()}: {record.getMessage()}"
+        if record.exc_info and record.exc_info[1] is not None:
+            exc = record.exc_info[1]
+            text += f" ({type(exc).__name__}: {exc})"
+        return text
+
+
+def serve(settings: Settings | None = None, debug: bool = False) -> None:
+    """Talk LSP on stdin/stdout until the client says exit; ``debug`` logs tracebacks too."""
+    handler = logging.StreamHandler()
+    handler.setFormatter(logging.Formatter() if debug else OneLine())
+    logging.basicConfig(level=logging.DEBUG if debug else logging.WARNING, handlers=[handler], force=True)
     build_server(settings).start_io()
