@@ -224,3 +224,12 @@ def test_the_project_file_gives_items_profile_and_output(tmp_path: Path, monkeyp
     (sub / "chain.mfile").write_text(CHAIN, encoding="utf-8")
     (compiled,) = mfile.compile(sub / "chain.mfile")
     assert compiled.run_dir == tmp_path / "out" / "chain" and compiled.profile.name == "juwels-booster"
+
+
+def test_the_api_needs_only_the_core_install() -> None:
+    """`pip install mfile` (no runtime or lsp extra) is enough for the API: nothing heavy loads."""
+    code = ("import sys, mfile; mfile.check; heavy = {'numpy', 'xarray', 'torch', 'mpi4py', 'dask', 'pygls', 'netCDF4'}; "
+            "print(sorted(heavy & set(sys.modules)))")  # fmt: skip
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                         env={**os.environ, "PYTHONPATH": str(ROOT / "src")}).stdout  # fmt: skip
+    assert out.strip() == "[]"
