@@ -17,7 +17,6 @@ A compiled pipeline shows itself in Jupyter as its Mermaid graph and its budget 
 
 from __future__ import annotations
 
-import hashlib
 import io
 import os
 from dataclasses import dataclass, field
@@ -26,19 +25,19 @@ from typing import Iterable, Sequence, Union
 
 from mfile.codegen.budget import Cost, budget_table, job_costs
 from mfile.codegen.graph import render_graph
-from mfile.codegen.jobs import assemble_plan, headers_of
 from mfile.codegen.profile import Profile, ProfileError, load_profile
 from mfile.codegen.render import write_run_dir
 from mfile.commands.check import check_site
+from mfile.commands.compile import plan_checked
 from mfile.commands.config import ProjectConfig, find_config
 from mfile.commands.status import Line, collect
 from mfile.commands.submit import submit_command
-from mfile.compiler.frontend import CheckResult, check_paths, front_end, select_pipelines
+from mfile.compiler.frontend import check_paths, front_end
 from mfile.diagnostics import Report, render_text
 from mfile.errors import UsageError
 from mfile.local.executor import run_local
 from mfile.plan import manifest
-from mfile.plan.manifest import Plan, SourceInfo
+from mfile.plan.manifest import Plan
 from mfile.plan.state import JobRow, is_done, read_jobs
 from mfile.slurm.query import SlurmQuery, format_elapsed
 from mfile.slurm.scheduler import Scheduler
@@ -155,22 +154,6 @@ def _profile(profile: str | Path | Profile) -> Profile:
         raise UsageError(str(exc)) from None
 
 
-def _plan(result: CheckResult, file: Path, profile: Profile, wanted: Sequence[str]) -> list[Plan]:
-    """Plan the pipelines ``wanted`` (all when empty) against ``profile``; problems (E4xx,
-    unknown pipelines) go into ``result.reporter``."""
-    program = result.programs.get(str(file))
-    if program is None or result.reporter.has_errors:
-        return []
-    text = result.sources[str(file)]
-    source = SourceInfo(path=str(file.resolve()), sha256=hashlib.sha256(text.encode()).hexdigest())
-    plans = []
-    for pipeline in select_pipelines(program, list(wanted), result.reporter, file):
-        plan = assemble_plan(program, pipeline.name, profile, source, headers_of(pipeline), result.reporter)
-        if plan is not None:
-            plans.append(plan)
-    return plans
-
-
 # --------------------------------------------------------------------------- check
 
 
@@ -280,7 +263,7 @@ def compile(  # noqa: A001 - the verb's name, as in `mfile compile`
     site = _profile(profile if profile is not None else project.profile or "local")
     wanted = [pipelines] if isinstance(pipelines, str) else list(pipelines or [])
     result, _ = front_end(file, _roots(items, project))
-    plans = _plan(result, file, site, wanted)
+    plans = plan_checked(result, file, site, wanted)
     found = Diagnostics.of(result.reporter.reports, result.sources)
     if not found.ok:
         raise CompileError(found)

@@ -34,6 +34,20 @@ def plan_pipelines(
     if program is None:
         emit(result.reporter, result.sources, fmt)
         return None
+    plans = plan_checked(result, file, profile, wanted)
+    if result.reporter.has_errors:
+        emit(result.reporter, result.sources, fmt)
+        return None
+    return plans, profile, result
+
+
+def plan_checked(result: CheckResult, file: Path, profile: Profile, wanted: list[str]) -> list[Plan]:
+    """The pipelines ``wanted`` (all when empty) of a checked M-File, planned for ``profile``;
+    problems (E4xx, unknown pipelines) go into ``result.reporter``. The Python API's compile
+    shares it."""
+    program = result.programs.get(str(file))
+    if program is None or result.reporter.has_errors:
+        return []
     text = result.sources[str(file)]
     source = SourceInfo(path=str(file.resolve()), sha256=hashlib.sha256(text.encode()).hexdigest())
     plans = []
@@ -41,10 +55,7 @@ def plan_pipelines(
         plan = assemble_plan(program, pipeline.name, profile, source, headers_of(pipeline), result.reporter)
         if plan is not None:
             plans.append(plan)
-    if result.reporter.has_errors:
-        emit(result.reporter, result.sources, fmt)
-        return None
-    return plans, profile, result
+    return plans
 
 
 def compile_command(
