@@ -199,6 +199,8 @@ def test_run_without_naming_the_only_pipeline(tmp_path: Path, chain: Path) -> No
     assert "2 done" in result.log
     again = mfile.run(chain, items=[E2E_ITEMS], out=tmp_path / "runs")
     assert again.ok and "2 up to date" in again.log
+    first = mfile.run(chain, items=[E2E_ITEMS], out=tmp_path / "fresh", stage="load")
+    assert first.ok and first.done == ("src",) and first.not_done == ("norm",)
 
 
 def test_run_with_two_pipelines_asks_which(tmp_path: Path) -> None:

@@ -300,12 +300,14 @@ def run(
     out: PathLike | None = None,
     resume: bool = True,
     jobs: int | None = None,
+    stage: str | None = None,
 ) -> RunResult:
     """Compile one pipeline with the ``local`` profile and run it on this machine (no Slurm).
 
     ``pipeline`` may be left out when the M-File defines exactly one. ``out`` defaults to the
     project file's output, else ``runs``. ``resume`` skips tasks whose completion record
-    matches; ``jobs``: tasks at a time (default: cores).
+    matches; ``jobs``: tasks at a time (default: cores); ``stage``: only that stage and what it
+    needs that is not done.
     """
     file = Path(path)
     if pipeline is None:
@@ -319,7 +321,7 @@ def run(
     compiled = compile(file, items, "local", [pipeline], out)[0]
     assert compiled.run_dir is not None
     log = io.StringIO()
-    code = run_local(compiled.run_dir, resume=resume, jobs=jobs, stream=log)
+    code = run_local(compiled.run_dir, resume=resume, jobs=jobs, stream=log, stage=stage)
     tasks = compiled.tasks
     done = tuple(t for t in tasks if is_done(compiled.run_dir, t))
     return RunResult(compiled.run_dir, code == 0, done, tuple(t for t in tasks if t not in done), log.getvalue())
