@@ -367,3 +367,19 @@ def test_a_malformed_message_is_one_line_on_stderr_and_the_server_goes_on() -> N
     assert b'"id": 1' in result.stdout and b"capabilities" in result.stdout  # answered after the bad one
     err = result.stderr.decode()
     assert "Traceback" not in err and "JSONDecodeError" in err and len(err.strip().splitlines()) == 1
+
+
+def test_incremental_edits_are_applied_before_checking(tmp_path: Path) -> None:
+    path = tmp_path / "incremental.mfile"
+    path.write_text(BROKEN, encoding="utf-8")
+
+    async def body(s: Session) -> None:
+        uri = s.open(path)
+        assert sorted(d.code for d in await s.wait_for(uri)) == ["E101", "E317"]
+        where = at(BROKEN, "sr.output", 2)  # insert the missing "c" of src
+        s.client.text_document_did_change(types.DidChangeTextDocumentParams(
+            text_document=types.VersionedTextDocumentIdentifier(uri=uri, version=2),
+            content_changes=[types.TextDocumentContentChangePartial(range=types.Range(start=where, end=where), text="c")]))  # fmt: skip
+        assert [d.code for d in await s.wait_for(uri, 2)] == ["E317"]
+
+    lsp({"items": [str(E2E_ITEMS)], "debounceMs": 50}, body)
