@@ -86,8 +86,6 @@ def test_mfile_check_start_up_loads_no_jinja2_api_lsp_slurm_or_heavy_libraries(c
     assert heavy == set() and ours == set()
 
 
-@pytest.mark.xfail(strict=True, reason="commands/check.py imports codegen.jobs and codegen.profile at module level "
-                   "for --profile, so every `mfile check` loads them (issue 16 part 1); load them only with a profile")
 def test_mfile_check_start_up_loads_no_codegen(chain: Path) -> None:
     assert {m for m in _check_imports(chain) if m.startswith("mfile.codegen")} == set()
 

@@ -27,7 +27,7 @@ from mfile.codegen.budget import Cost, budget_table, job_costs
 from mfile.codegen.graph import render_graph
 from mfile.codegen.profile import Profile, ProfileError, load_profile
 from mfile.codegen.render import write_run_dir
-from mfile.commands.check import check_site
+from mfile.commands.site import check_site
 from mfile.commands.compile import plan_checked
 from mfile.commands.config import ProjectConfig, find_config
 from mfile.commands.status import Line, collect

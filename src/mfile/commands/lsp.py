@@ -9,7 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from mfile.codegen.profile import ProfileError, load_profile
-from mfile.commands.check import check_site
+from mfile.commands.site import check_site
 from mfile.commands.config import find_config
 from mfile.compiler.frontend import CheckResult
 from mfile.errors import UsageError
