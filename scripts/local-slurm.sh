@@ -280,15 +280,18 @@ ClusterName=$CLUSTER
 SlurmctldHost=$host($SUBNET.1)
 SlurmctldPort=$CTLD_PORT
 SlurmdPort=$SLURMD_PORT
-AuthInfo=socket=$MUNGE_SOCKET
+# cred_expire: a requeued job waits this long before it starts again (default 120 s).
+AuthInfo=socket=$MUNGE_SOCKET,cred_expire=10
 SlurmdSpoolDir=$SPOOL_D/%n
 SlurmdPidFile=$STATE_DIR/slurmd-%n.daemon.pid
 SlurmdLogFile=$LOG_DIR/slurmd-%n.log
 # The slurmstepd of each node make PMIx directories named by job and step under TmpFS: on one
 # shared /tmp the second node would find the first one's ("File exists") and MPI would not start.
 TmpFS=$SPOOL_D/%n/tmp
-# A node that stops answering is DOWN (and its jobs requeued) after 10 s, not 5 minutes.
+# A node that stops answering is DOWN (and its jobs requeued) within ~20 s, not 5 minutes:
+# SlurmdTimeout, plus failed pings that each wait MessageTimeout.
 SlurmdTimeout=10
+MessageTimeout=5
 EOF
     else
         cat <<EOF

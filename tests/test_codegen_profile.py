@@ -10,7 +10,7 @@ from mfile.codegen.profile import ProfileError, load_profile, shipped_profiles
 
 
 def test_shipped_profiles() -> None:
-    assert shipped_profiles() == ["juwels-booster", "juwels-cluster", "local"]
+    assert shipped_profiles() == ["juwels-booster", "juwels-cluster", "local", "local-multinode"]
     booster = load_profile("juwels-booster")
     node = booster.partitions["booster"]
     assert (node.gpus_per_node, node.cores_per_node, node.cpus_per_node, node.memory_per_node_mb) == (4, 48, 96, 512000)
@@ -24,6 +24,9 @@ def test_shipped_profiles() -> None:
     local = load_profile("local")
     assert local.container.runtime == "none" and local.mpi.args == ("--mpi=pmix",)
     assert sorted(local.partitions) == ["batch", "devel"] and not local.account_required
+    multi = load_profile("local-multinode")  # scripts/local-slurm.sh start --nodes 2
+    assert multi.mpi.args == local.mpi.args and multi.interconnect_suffix == ""
+    assert {name: p.max_nodes for name, p in multi.partitions.items()} == {"batch": 2, "devel": 2}
 
 
 def test_a_profile_from_a_path(tmp_path: Path) -> None:

@@ -11,6 +11,7 @@ SIGUSR1 arrived and the payload checkpointed), anything else is our fault (exit 
 from __future__ import annotations
 
 import shutil
+import socket
 import traceback
 import uuid
 from dataclasses import dataclass, field
@@ -208,7 +209,8 @@ def execute_step(step: Step) -> dict[str, str]:
     results: dict[str, Any] = {}
     if item.kind in ("trainable", "deployment") and task.mode == "run":
         results["model"] = _MODEL_DIR
-    ctx.log(f"calling {item.ref} ({item.kind}{', predict' if task.mode == 'predict' else ''})")
+    mode = ", predict" if task.mode == "predict" else ""
+    ctx.log(f"calling {item.ref} ({item.kind}{mode}) on {socket.gethostname()}")  # which node ran each rank
     if task.mode == "predict":
         model = values.pop("model", None)
         if not isinstance(model, ModelHandle):
