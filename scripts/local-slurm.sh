@@ -7,6 +7,7 @@
 #   scripts/local-slurm.sh stop [--nodes N]     stop only what this script started (pid files)
 #   scripts/local-slurm.sh status [--nodes N]   exit 0 up, 3 not running, 4 "unavailable: <reason>"
 #   scripts/local-slurm.sh restart [--nodes N]
+#   scripts/local-slurm.sh conf [--nodes N]     print the slurm.conf that start writes
 #
 # Without --nodes (or with --nodes 1): the single-node cluster `local`, conf in /etc/slurm (the
 # default SLURM_CONF), default ports, the node is this host.
@@ -48,7 +49,7 @@ say() { printf 'local-slurm: %s\n' "$*" >&2; }
 unavailable() { printf 'unavailable: %s\n' "$*"; exit "$EXIT_UNAVAILABLE"; }
 usage() {
     [[ -z ${1:-} ]] || echo "local-slurm: $1" >&2
-    echo "usage: $0 start|stop|status|restart [--nodes N]   (N from 1 to $MAX_NODES; 1: the single-node cluster)" >&2
+    echo "usage: $0 start|stop|status|restart|conf [--nodes N]   (N from 1 to $MAX_NODES; 1: the single-node cluster)" >&2
     exit 2
 }
 
@@ -280,10 +281,15 @@ ClusterName=$CLUSTER
 SlurmctldHost=$host($SUBNET.1)
 SlurmctldPort=$CTLD_PORT
 SlurmdPort=$SLURMD_PORT
+SlurmUser=root
+AuthType=auth/munge
 # cred_expire: a requeued job waits this long before it starts again (default 120 s).
 AuthInfo=socket=$MUNGE_SOCKET,cred_expire=10
+StateSaveLocation=$SPOOL_CTLD
 SlurmdSpoolDir=$SPOOL_D/%n
+SlurmctldPidFile=$STATE_DIR/slurmctld.daemon.pid
 SlurmdPidFile=$STATE_DIR/slurmd-%n.daemon.pid
+SlurmctldLogFile=$LOG_DIR/slurmctld.log
 SlurmdLogFile=$LOG_DIR/slurmd-%n.log
 # The slurmstepd of each node make PMIx directories named by job and step under TmpFS: on one
 # shared /tmp the second node would find the first one's ("File exists") and MPI would not start.
@@ -294,22 +300,24 @@ SlurmdTimeout=10
 MessageTimeout=5
 EOF
     else
+        # Byte for byte what earlier versions wrote: a start from any checkout must not restart a
+        # running single-node cluster (and the jobs of whoever is using it) over a reordering.
         cat <<EOF
 $MARKER
 # Partitions are named like those of the \`local\` site profile (src/mfile/profiles/local.toml).
 ClusterName=$CLUSTER
 SlurmctldHost=$host(127.0.0.1)
+SlurmUser=root
+AuthType=auth/munge
+StateSaveLocation=$SPOOL_CTLD
 SlurmdSpoolDir=$SPOOL_D
+SlurmctldPidFile=$STATE_DIR/slurmctld.daemon.pid
 SlurmdPidFile=$STATE_DIR/slurmd.daemon.pid
+SlurmctldLogFile=$LOG_DIR/slurmctld.log
 SlurmdLogFile=$LOG_DIR/slurmd.log
 EOF
     fi
     cat <<EOF
-SlurmUser=root
-AuthType=auth/munge
-StateSaveLocation=$SPOOL_CTLD
-SlurmctldPidFile=$STATE_DIR/slurmctld.daemon.pid
-SlurmctldLogFile=$LOG_DIR/slurmctld.log
 ProctrackType=proctrack/linuxproc
 TaskPlugin=task/none
 SelectType=select/cons_tres
@@ -552,6 +560,24 @@ net_leftovers() {
     return 0
 }
 
+# Daemons of the multi-node cluster still running, whoever started them ("comm(pid)"): found by
+# the conf in their environment or this cluster's state directory in their command line, so a
+# daemon whose pid file is gone is found too.
+multi_daemons() {
+    local dir pid comm
+    for dir in /proc/[0-9]*; do
+        pid=${dir#/proc/}
+        comm=$(cat "$dir/comm" 2>/dev/null) || continue
+        [[ $comm =~ ^(slurmctld|slurmd|slurmstepd|munged)$ ]] || continue
+        alive "$pid" || continue
+        if tr '\0' '\n' <"$dir/environ" 2>/dev/null | grep -qxF "SLURM_CONF=$CONF" \
+            || tr '\0' ' ' <"$dir/cmdline" 2>/dev/null | grep -qF "$STATE_DIR/"; then
+            echo "$comm($pid)"
+        fi
+    done
+    return 0
+}
+
 # Refuse a subnet that this machine already uses elsewhere: the nodes' traffic would silently
 # go to the wrong interface.
 check_subnet_free() {
@@ -692,7 +718,7 @@ cmd_start() {
 # Everything of the multi-node cluster, in order: the nodes' slurmd and whatever still runs in
 # their namespaces, the network, slurmctld, munged, the state directory (pid files, munge key).
 stop_multi() {
-    local pidfile label
+    local pidfile label pid
     for pidfile in "$STATE_DIR"/slurmd-*.pid; do
         [[ -e $pidfile && $pidfile != *.daemon.pid ]] || continue
         label=${pidfile##*/}
@@ -701,6 +727,12 @@ stop_multi() {
     teardown_network
     stop_daemon slurmctld
     stop_daemon munged
+    # Daemons of this cluster whose pid files were lost (a state directory removed by hand).
+    for label in $(multi_daemons); do
+        pid=${label#*(}
+        terminate "$label" "${pid%)}"
+        say "stopped $label (it had no pid file)"
+    done
     rm -rf "$STATE_DIR"
 }
 
@@ -719,7 +751,7 @@ cmd_stop() {
         exec 9>"$STATE_DIR.lock"
         flock 9
         stop_multi
-        left=$(net_leftovers)
+        left=$(net_leftovers; multi_daemons)
         if [[ -n $left ]]; then
             say "left behind: ${left//$'\n'/, }"
             return 1
@@ -739,7 +771,7 @@ cmd_stop() {
 }
 
 cmd_status() {
-    local reason count left running f
+    local reason count left
     if cluster_responds && all_nodes_up; then
         count=$(node_states | wc -l)
         if ((MULTI && count != NODES)); then
@@ -758,17 +790,9 @@ cmd_status() {
             echo "not running: slurmctld answers but node $(host_short) is '$(node_state "$(host_short)")'"
         fi
     elif ((MULTI)); then
-        left=$(net_leftovers)
-        running=""
-        for f in "$STATE_DIR"/*.pid; do
-            [[ -e $f && $f != *.daemon.pid ]] || continue
-            f=${f##*/}
-            f=${f%.pid}
-            [[ -n $(our_pid "$f" "${f%%-*}") ]] && running+="$f "
-        done
-        if [[ -n $left || -n $running ]]; then
-            echo "not running (left over: ${left//$'\n'/, }${running:+ daemons ${running% }};" \
-                "clean up with: $0 stop --nodes $NODES)"
+        left=$(net_leftovers; multi_daemons)
+        if [[ -n $left ]]; then
+            echo "not running (left over: ${left//$'\n'/, }; clean up with: $0 stop --nodes $NODES)"
         else
             echo "not running"
         fi
@@ -783,5 +807,6 @@ case $COMMAND in
     stop) cmd_stop ;;
     status) cmd_status ;;
     restart) cmd_stop && cmd_start ;;
+    conf) render_conf ;;
     *) usage ;;
 esac

@@ -1,4 +1,4 @@
-"""Shared fixtures: the local Slurm cluster for tests marked ``e2e``.
+"""Shared fixtures: the local Slurm clusters for tests marked ``e2e`` and ``multinode``.
 
 ``slurm_cluster`` runs ``scripts/local-slurm.sh start`` once per session (idempotent: an already
 running cluster is reused and left running afterwards, so a second test run starts in a second).
@@ -9,14 +9,23 @@ other start failure is a failure everywhere: a broken cluster must not look like
 In CI no skip is silent: a test that skips there fails instead, unless its reason starts with
 one of ``ALLOWED_CI_SKIPS`` (each with why it cannot run in CI at all). Missing MPI, Slurm,
 shellcheck, sample data or peers in CI is a broken CI machine, not a reason to pass.
+
+``multinode_cluster`` does the same with ``start --nodes 2``: a second, separate cluster (its own
+conf, ports, munged, network namespaces) that runs beside the single-node one. Its clients need
+``SLURM_CONF``: tests pass ``multinode_cluster.env`` (or use the ``multinode_env`` fixture), and
+never export it to the rest of the session. Unlike the single-node cluster, it is stopped at the
+end of the session when this session started it, so CI leaves no namespace or bridge behind.
 """
 
 from __future__ import annotations
 
 import os
+import re
 import subprocess
-from dataclasses import dataclass
+import time
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Iterator
 
 import pytest
 
@@ -65,10 +74,11 @@ def slurm_cluster() -> SlurmCluster:
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """Every e2e test gets the cluster, so none can run against a Slurm nobody started."""
+    """Every e2e (multinode) test gets its cluster, so none can run against a Slurm nobody started."""
     for item in items:
-        if item.get_closest_marker("e2e") is not None and "slurm_cluster" not in getattr(item, "fixturenames", ()):
-            item.fixturenames.append("slurm_cluster")  # type: ignore[attr-defined]
+        for marker, fixture in (("e2e", "slurm_cluster"), ("multinode", "multinode_cluster")):
+            if item.get_closest_marker(marker) is not None and fixture not in getattr(item, "fixturenames", ()):
+                item.fixturenames.append(fixture)  # type: ignore[attr-defined]
 
 
 @pytest.hookimpl(hookwrapper=True)
@@ -84,3 +94,76 @@ def pytest_runtest_makereport(item, call):  # type: ignore[no-untyped-def]
         return
     report.outcome = "failed"
     report.longrepr = f"skipped in CI ({reason}): a skip there hides coverage; fix the CI machine or list the reason in tests/conftest.py ALLOWED_CI_SKIPS"
+
+
+# --------------------------------------------------------------------------- multi-node cluster
+
+MULTINODE_NODES = 2
+
+
+@dataclass(frozen=True)
+class MultiNodeCluster:
+    conf: str  # SLURM_CONF of its clients
+    nodes: tuple[str, ...]  # in Slurm's order: the first is MASTER_ADDR of a DDP job
+    cpus: int  # per node
+    python: str
+    start_s: float  # how long `start --nodes 2` took in this session
+    env: dict[str, str] = field(repr=False)  # os.environ plus SLURM_CONF, for subprocesses
+
+
+_multinode_timings: dict[str, float] = {}
+
+
+def _cluster_script(*args: str, timeout: float = 600) -> tuple[subprocess.CompletedProcess[str], float]:
+    t0 = time.monotonic()
+    proc = subprocess.run(["bash", str(SCRIPT), *args], capture_output=True, text=True, timeout=timeout)
+    return proc, time.monotonic() - t0
+
+
+@pytest.fixture(scope="session")
+def multinode_cluster() -> Iterator[MultiNodeCluster]:
+    args = ("--nodes", str(MULTINODE_NODES))
+    was_up = _cluster_script("status", *args, timeout=60)[0].returncode == 0
+    proc, took = _cluster_script("start", *args)
+    if proc.returncode == EXIT_UNAVAILABLE:
+        reason = proc.stdout.strip() or proc.stderr.strip()
+        if os.environ.get("CI"):
+            pytest.fail(f"the multi-node Slurm is required in CI but {SCRIPT.name} says: {reason}", pytrace=False)
+        pytest.skip(f"multi-node Slurm: {reason}")
+    if proc.returncode != 0:
+        pytest.fail(f"{SCRIPT.name} start --nodes {MULTINODE_NODES} failed (exit {proc.returncode}):\n"
+                    f"{proc.stdout}{proc.stderr}", pytrace=False)
+    if not was_up:
+        _multinode_timings["start_s"] = took
+    match = re.search(r"SLURM_CONF=(\S+)", proc.stdout)
+    assert match, f"{SCRIPT.name} start did not name the cluster's SLURM_CONF:\n{proc.stdout}"
+    env = {**os.environ, "SLURM_CONF": match.group(1)}
+    out = subprocess.run(["sinfo", "-h", "-N", "-o", "%N %c"], capture_output=True, text=True, timeout=30,
+                         check=True, env=env).stdout
+    rows = sorted({tuple(line.split()) for line in out.splitlines() if line.strip()})
+    cluster = MultiNodeCluster(
+        conf=match.group(1), nodes=tuple(r[0] for r in rows), cpus=int(rows[0][1]),
+        python=str(ROOT / ".venv" / "bin" / "python"), start_s=took, env=env,
+    )
+    try:
+        yield cluster
+    finally:
+        if not was_up:  # a developer's running cluster stays; the one this session started goes
+            proc, took = _cluster_script("stop", *args, timeout=120)
+            _multinode_timings["stop_s"] = took
+            assert proc.returncode == 0, f"{SCRIPT.name} stop --nodes {MULTINODE_NODES} failed:\n{proc.stderr}"
+
+
+@pytest.fixture
+def multinode_env(multinode_cluster: MultiNodeCluster, monkeypatch: pytest.MonkeyPatch) -> MultiNodeCluster:
+    """SLURM_CONF of the multi-node cluster in os.environ for one test (helpers that call sbatch,
+    scontrol or ``mfile submit`` inherit it); undone after the test's own fixtures are torn down."""
+    monkeypatch.setenv("SLURM_CONF", multinode_cluster.conf)
+    return multinode_cluster
+
+
+def pytest_terminal_summary(terminalreporter, exitstatus, config) -> None:  # noqa: ANN001
+    """The numbers issue 17 asks CI to show: the two-node cluster's start and stop times."""
+    if _multinode_timings:
+        parts = [f"{k.removesuffix('_s')} {v:.1f} s" for k, v in _multinode_timings.items()]
+        terminalreporter.write_line(f"multi-node Slurm ({MULTINODE_NODES} nodes): " + ", ".join(parts))

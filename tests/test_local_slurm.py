@@ -142,3 +142,50 @@ def test_unavailable_without_root_and_packages(tmp_path: Path) -> None:
         shutil.rmtree(shared, ignore_errors=True)
     assert proc.returncode == 4, proc.stdout + proc.stderr
     assert proc.stdout.startswith("unavailable: Slurm is not installed and installing it needs root")
+
+
+# --------------------------------------------------------------------------- two clusters at once
+
+
+def _conf(*args: str) -> dict[str, str]:
+    if shutil.which("slurmd") is None:
+        pytest.skip("slurmd is not installed (the node lines come from `slurmd -C`)")
+    proc = subprocess.run(["bash", str(SCRIPT), "conf", *args], capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    pairs = (line.split("=", 1) for line in proc.stdout.splitlines() if "=" in line and not line.startswith("#"))
+    return {key: value for key, value in pairs if key not in ("NodeName", "PartitionName")}
+
+
+def test_the_multi_node_cluster_shares_nothing_with_the_single_node_one() -> None:
+    """Both run on one machine at once (CI runs both): every name, port, directory and socket of
+    one must differ from the other's, and the single-node conf keeps Slurm's default ports."""
+    single, multi = _conf(), _conf("--nodes", "2")
+    assert single["ClusterName"] == "local" and multi["ClusterName"] == "localmulti"
+    assert "SlurmctldPort" not in single and "SlurmdPort" not in single and "AuthInfo" not in single
+    assert {multi["SlurmctldPort"], multi["SlurmdPort"]}.isdisjoint({"6817", "6818"})
+    for key in ("StateSaveLocation", "SlurmdSpoolDir", "SlurmctldPidFile", "SlurmdPidFile", "SlurmctldLogFile",
+                "SlurmdLogFile", "JobCompLoc"):
+        assert single[key] != multi[key], key
+        assert not multi[key].startswith(single[key].rstrip("/") + "/"), key
+    assert "%n" in multi["SlurmdSpoolDir"] and "%n" in multi["SlurmdPidFile"] and "%n" in multi["TmpFS"]
+    assert multi["AuthInfo"].startswith("socket=/run/mfile-local-slurm-multi/")  # its own munged
+
+
+@pytest.mark.parametrize("args,message", [
+    (["start", "--nodes"], "--nodes needs a number"),
+    (["start", "--nodes", "two"], "--nodes wants a whole number from 1 to 16, not 'two'"),
+    (["status", "--nodes=0"], "--nodes wants a whole number from 1 to 16, not '0'"),
+    (["stop", "--nodes", "17"], "not '17'"),
+    (["start", "--node", "2"], "unknown argument '--node'"),
+    (["launch"], "usage:"),
+])
+def test_bad_arguments_say_what_is_wrong(args: list[str], message: str) -> None:
+    proc = subprocess.run(["bash", str(SCRIPT), *args], capture_output=True, text=True, timeout=30)
+    assert proc.returncode == 2 and message in proc.stderr, proc.stderr
+    assert "usage: " in proc.stderr
+
+
+def test_a_subnet_that_is_not_three_octets_is_refused() -> None:
+    proc = subprocess.run(["bash", str(SCRIPT), "status", "--nodes", "2"], capture_output=True, text=True, timeout=30,
+                          env={**os.environ, "MFILE_SLURM_SUBNET": "10.300.1"})
+    assert proc.returncode == 2 and "MFILE_SLURM_SUBNET wants three octets" in proc.stderr, proc.stderr
