@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Everything a fresh Debian 12 machine with Python 3.11 needs to develop and test mfile:
-#   - Debian packages: Slurm (slurmctld, slurmd, client), munge, Open MPI, shellcheck, venv support
+#   - Debian packages: Slurm (slurmctld, slurmd, client), munge, Open MPI, shellcheck, venv support,
+#     iproute2 (the network namespaces of the two-node test cluster)
 #   - a virtual environment at .venv with mfile installed editable (runtime, test, bench extras)
 #   - the sample data the tests read (scripts/fetch-sample-data.sh)
 # Idempotent: a second run only checks. Starting the local Slurm is scripts/local-slurm.sh's job.
@@ -9,7 +10,7 @@ set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 cd "$root"
 
-APT_PACKAGES=(munge slurmctld slurmd slurm-client openmpi-bin libopenmpi-dev shellcheck python3-venv)
+APT_PACKAGES=(munge slurmctld slurmd slurm-client openmpi-bin libopenmpi-dev shellcheck python3-venv iproute2)
 # The torch CPU wheel is pinned and installed first: an unpinned torch (from the runtime extra)
 # would pull the multi-GB CUDA build.
 TORCH="torch==2.13.0"

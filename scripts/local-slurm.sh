@@ -485,7 +485,13 @@ start_node_slurmd() {
     adopt_pidfile "slurmd-$node" "$STATE_DIR/slurmd-$node.daemon.pid" "$LOG_DIR/slurmd-$node.log"
 }
 
-cluster_responds() { timeout 5 scontrol ping 2>/dev/null | grep -q 'is UP'; }
+cluster_responds() {
+    # Multi-node: without its bridge no client can reach slurmctld; asking would take seconds.
+    if ((MULTI)) && ! ip link show "$BRIDGE" >/dev/null 2>&1; then
+        return 1
+    fi
+    timeout 5 scontrol ping 2>/dev/null | grep -q 'is UP'
+}
 
 # "<node> <state>" per node (sinfo lists a node once per partition).
 node_states() { timeout 5 sinfo -h -N -o '%N %T' 2>/dev/null | sort -u; }

@@ -152,6 +152,11 @@ def multinode_cluster() -> Iterator[MultiNodeCluster]:
             proc, took = _cluster_script("stop", *args, timeout=120)
             _multinode_timings["stop_s"] = took
             assert proc.returncode == 0, f"{SCRIPT.name} stop --nodes {MULTINODE_NODES} failed:\n{proc.stderr}"
+            # Nothing may stay: the script's own account, and the kernel's list of namespaces.
+            status = _cluster_script("status", *args, timeout=60)[0]
+            assert status.stdout.strip() == "not running", status.stdout + status.stderr
+            netns = subprocess.run(["ip", "netns", "list"], capture_output=True, text=True, timeout=30).stdout
+            assert not re.search(r"^mfnode\d", netns, re.M), netns
 
 
 @pytest.fixture

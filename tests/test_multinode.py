@@ -54,6 +54,7 @@ HERE = Path(__file__).parent / "fixtures" / "multinode"
 MNIST_ITEMS = ROOT / "examples" / "mnist" / "items"
 PROFILE = "local-multinode"
 # "[four r2/4     1.5s] calling mfile/mlp:1 (trainable) on mfnode2": the runtime names each rank's host.
+LONG_EPOCHS = 16  # the node_down training: long enough to pull the cable during its second epoch
 CALLING = re.compile(r"^\[(\w+) r(\d+)/(\d+) +[\d.]+s\] calling \S+ \(.*\) on (\S+)$", re.M)
 
 
@@ -106,6 +107,18 @@ def digits_file(tmp: Path, samples: int = 1792) -> Path:
 def node_exec(node: str, *argv: str) -> subprocess.CompletedProcess[str]:
     """A command inside a node's network namespace (named like the node)."""
     return subprocess.run(["ip", "-n", node, *argv], capture_output=True, text=True, timeout=30, check=True)
+
+
+def processes_in(node: str) -> list[tuple[str, str]]:
+    """(pid, command name) of every process in a node's network namespace."""
+    pids = subprocess.run(["ip", "netns", "pids", node], capture_output=True, text=True, timeout=30).stdout.split()
+    out = []
+    for pid in pids:
+        try:
+            out.append((pid, Path(f"/proc/{pid}/comm").read_text().strip()))
+        except OSError:
+            pass  # it ended meanwhile
+    return out
 
 
 # --------------------------------------------------------------------------- 1. the cluster
@@ -170,7 +183,7 @@ def test_data_parallel_ranks_on_both_nodes_give_the_one_rank_statistics(tmp_path
 def test_ddp_on_two_nodes_meets_at_the_first_node_and_learns_the_one_rank_curve(
     tmp_path: Path, jobs: Jobs, multinode_env: MultiNodeCluster
 ) -> None:
-    source = write_mfile(tmp_path, "ddp.mfile", DATA=str(digits_file(tmp_path)), LONG_EPOCHS="30")
+    source = write_mfile(tmp_path, "ddp.mfile", DATA=str(digits_file(tmp_path)), LONG_EPOCHS=str(LONG_EPOCHS))
     single = compile_for_two_nodes(source, tmp_path / "out", "one_rank")
     spread = compile_for_two_nodes(source, tmp_path / "out", "two_nodes")
     assert "#SBATCH --ntasks-per-node=2" in (spread / "jobs" / "four.sbatch").read_text()
@@ -210,7 +223,7 @@ def second_node(multinode_env: MultiNodeCluster) -> Iterator[str]:
         while time.monotonic() < deadline:
             state = subprocess.run(["sinfo", "-h", "-n", node, "-o", "%T"], capture_output=True, text=True,
                                    timeout=30).stdout.split()
-            if state and state[0] in ("idle", "mixed", "allocated"):
+            if state and state[0] in ("idle", "mixed", "allocated", "completing"):
                 break
             if state and state[0].startswith(("down", "drain")):
                 subprocess.run(["scontrol", "update", f"NodeName={node}", "State=RESUME"], capture_output=True,
@@ -221,7 +234,7 @@ def second_node(multinode_env: MultiNodeCluster) -> Iterator[str]:
 def test_a_node_that_drops_off_the_network_gets_its_job_requeued_and_completed(
     tmp_path: Path, jobs: Jobs, second_node: str
 ) -> None:
-    source = write_mfile(tmp_path, "ddp.mfile", DATA=str(digits_file(tmp_path)), LONG_EPOCHS="30")
+    source = write_mfile(tmp_path, "ddp.mfile", DATA=str(digits_file(tmp_path)), LONG_EPOCHS=str(LONG_EPOCHS))
     run_dir = compile_for_two_nodes(source, tmp_path / "out", "node_down")
     assert "#SBATCH --requeue" in (run_dir / "jobs" / "long.sbatch").read_text()
     ids = jobs.submit(run_dir)
@@ -229,7 +242,7 @@ def test_a_node_that_drops_off_the_network_gets_its_job_requeued_and_completed(
 
     def training() -> bool:
         log = next((run_dir / "logs").glob(f"*-{job}.err"), None)
-        return log is not None and "] epoch 2/30 " in log.read_text(errors="replace")
+        return log is not None and f"] epoch 2/{LONG_EPOCHS} " in log.read_text(errors="replace")
 
     wait_for(training, "the two-node training to reach its second epoch", timeout=180, poll=0.2)
     # The cable is pulled: no process ends, nothing is told; only Slurm's pings go unanswered.
@@ -252,10 +265,17 @@ def test_a_node_that_drops_off_the_network_gets_its_job_requeued_and_completed(
     assert records[job]["Restarts"] == "1" and records[job]["NodeList"] == "mfnode[1-2]"
     log = next((run_dir / "logs").glob(f"*-{job}.err")).read_text(errors="replace")
     assert "DUE TO NODE FAILURE" in log, log  # the first run's end, kept by --open-mode=append
-    assert log.count("] epoch 30/30 ") == 4, log  # the second run trained to the end on all 4 ranks
+    assert log.count(f"] epoch {LONG_EPOCHS}/{LONG_EPOCHS} ") == 4, log  # the second run trained to the end on all 4 ranks
     assert rank_hosts(run_dir, "long", job) == {0: "mfnode1", 1: "mfnode1", 2: "mfnode2", 3: "mfnode2"}
     record = json.loads((run_dir / "state" / "long.json").read_text())
     assert record["status"] == "done" and record["ranks"] == 4 and record["job_id"] == job
     curve = read_port(run_dir / "data" / "long" / "stats")
-    assert curve.sizes == {"sample": 30} and curve["loss"].values[-1] < curve["loss"].values[0] / 5
+    assert curve.sizes == {"sample": LONG_EPOCHS} and curve["loss"].values[-1] < curve["loss"].values[0] / 5
+
+    # The first run's ranks on the node that was cut off were killed when it came back: only its
+    # slurmd is left in its namespace.
+    def only_slurmd() -> bool:
+        return {command for _pid, command in processes_in(second_node)} == {"slurmd"}
+
+    wait_for(only_slurmd, f"the orphaned ranks on {second_node} to be killed", timeout=60, poll=0.5)
     print(f"node failure detected and job requeued {detected:.1f} s after the link went down")
