@@ -181,10 +181,12 @@ def test_hostile_profile_values_are_refused_or_inert(tmp_path: Path, key: str, v
 
 @pytest.mark.parametrize("extra,code", [
     ('["--comment=x\\n#SBATCH --wrap=id"]', "E322"),
-    ('["--comment=$(id)"]', "E413"),
-    ('["--job-name=x"]', "E410"),
-    ('["-o /etc/passwd"]', "E410"),
-    ('["--output=/tmp/x"]', "E410"),
+    ('["--comment=$(id)"]', "E322"),
+    ('["--job-name=x"]', "E327"),
+    ('["-o /etc/passwd"]', "E327"),
+    ('["--output=/tmp/x"]', "E327"),
+    ('["--outp=/tmp/x"]', "E327"),
+    ('["--export=ALL"]', "E327"),
 ])
 def test_hostile_sbatch_extra_is_refused(tmp_path: Path, extra: str, code: str) -> None:
     src = tmp_path / "flow.mfile"

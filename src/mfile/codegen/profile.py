@@ -58,6 +58,9 @@ class Container(Frozen):
     # Names of environment variables whose directories are bound when they are set at run time.
     bind_env: tuple[str, ...] = ()
     image: str | None = None  # default image; "$VAR/..." is expanded by the job's shell
+    # Where a task's `container` may point (prefixes, "$VAR/..." compared as written), besides
+    # its own item directory and `image`; None: anywhere (docs/security.md, "shared file systems").
+    image_roots: tuple[str, ...] | None = None
     python: str = "python"  # the interpreter inside the image
 
     @field_validator("bind_env")

@@ -10,10 +10,11 @@ that comes back has every field the scripts need filled in.
 from __future__ import annotations
 
 import math
-import re
+import posixpath
 
 from mfile.codegen.profile import Partition, Profile
 from mfile.diagnostics import Diagnostic, Reporter, Severity, Span
+from mfile.plan import sbatch
 from mfile.plan.ir import Resources, Task
 from mfile.plan.units import format_time, parse_memory, parse_time
 
@@ -78,8 +79,8 @@ class OverSubmitLimit(Diagnostic):
 
 class ReservedSbatchOption(Diagnostic):
     code = "E410"
-    message = "sbatch option {option!r} of task {task!r} is set by mfile itself"
-    hint = "use the resource field instead ({field}); sbatch_extra is for options mfile does not set"
+    message = "sbatch option {option!r} of task {task!r}{reads}: {reason}"
+    hint = "{hint}"
 
 
 class MissingAccount(Diagnostic):
@@ -111,6 +112,12 @@ class NoContainerImage(Diagnostic):
     hint = "set `container:` in the item's `execution:` section or `image` in the profile's [container]"
 
 
+class ImageOutsideRoots(Diagnostic):
+    code = "E417"
+    message = "task {task!r}: container image {image!r} is outside the profile's image roots"
+    hint = "use an image in the item's directory or under {roots} (profile {profile!r}, [container] image_roots)"
+
+
 class NotParallel(Diagnostic):
     code = "E416"
     message = "task {task!r} asks for {what}, but it runs as one process"
@@ -119,34 +126,8 @@ class NotParallel(Diagnostic):
 
 # --------------------------------------------------------------------------- sbatch_extra
 
-# Options mfile sets (or that would contradict what it sets), long and short spellings.
-RESERVED_OPTIONS: dict[str, str] = {
-    "job-name": "the task id", "J": "the task id",
-    "account": "the profile or $BUDGET_ACCOUNTS", "A": "the profile or $BUDGET_ACCOUNTS",
-    "partition": "partition", "p": "partition",
-    "time": "time", "t": "time",
-    "nodes": "nodes", "N": "nodes",
-    "ntasks": "tasks", "n": "tasks", "ntasks-per-node": "tasks and nodes",
-    "cpus-per-task": "cpus_per_task", "c": "cpus_per_task",
-    "gres": "gpus", "gpus": "gpus", "G": "gpus", "gpus-per-node": "gpus", "gpus-per-task": "gpus",
-    "mem": "memory", "mem-per-cpu": "memory", "mem-per-gpu": "memory",
-    "output": "the run directory's logs/", "o": "the run directory's logs/",
-    "error": "the run directory's logs/", "e": "the run directory's logs/",
-    "signal": "checkpointing of trainables", "requeue": "requeue", "no-requeue": "requeue",
-    "open-mode": "requeue (logs are appended)",
-    "array": "the hyperparameter search", "a": "the hyperparameter search",
-    "dependency": "the pipeline's edges", "d": "the pipeline's edges",
-    "kill-on-invalid-dep": "the pipeline's edges",
-    "chdir": "the run directory", "D": "the run directory",
-    "parsable": "mfile submit", "wrap": "the generated script",
-}
-_OPTION = re.compile(r"^--([a-z][a-z0-9-]*)(?:=([A-Za-z0-9_.,:=@%/+-]+))?$")
-_SHORT = re.compile(r"^-([A-Za-z])")
-
-
-def option_name(option: str) -> str | None:
-    m = _OPTION.fullmatch(option) or _SHORT.match(option)
-    return m.group(1) if m else None
+# The allowlist and getopt's prefix matching live in plan.sbatch (the header check reports
+# E327/E328 at `mfile check`); codegen checks again for a plan built by other means.
 
 
 # --------------------------------------------------------------------------- resolution
@@ -305,6 +286,10 @@ def resolve(task: Task, profile: Profile, reporter: Reporter, fallback: Span) ->
         if not container:
             reporter.report(NoContainerImage, span_of("container"), task=task.id, profile=profile.name)
             ok = False
+        elif not image_allowed(container, task, profile):
+            reporter.report(ImageOutsideRoots, span_of("container"), task=task.id, image=container,
+                            roots=", ".join(profile.container.image_roots or ()) or "nothing", profile=profile.name)
+            ok = False
     requeue = req.requeue
     if requeue is None:
         requeue = profile.requeue_trainables and _trains(task)
@@ -319,6 +304,20 @@ def resolve(task: Task, profile: Profile, reporter: Reporter, fallback: Span) ->
     )
 
 
+def image_allowed(image: str, task: Task, profile: Profile) -> bool:
+    """An image chosen by an M-File (or a header) runs the task's code: it must be the profile's
+    own image, or lie in one of the task's item directories or under the profile's image roots."""
+    roots = profile.container.image_roots
+    if roots is None or image == profile.container.image:
+        return True
+    if ".." in image.split("/"):
+        return False
+    steps = task.search.steps if task.kind == "search" and task.search is not None else (task,)
+    places = [step.item.directory for step in steps if step.item is not None] + list(roots)
+    clean = posixpath.normpath(image)
+    return any(clean.startswith(posixpath.normpath(place).rstrip("/") + "/") for place in places)
+
+
 def _trains(task: Task) -> bool:
     if task.kind == "search" and task.search is not None:
         return any(_trains(step) for step in task.search.steps)
@@ -328,13 +327,15 @@ def _trains(task: Task) -> bool:
 def check_sbatch_extra(task: Task, options: tuple[str, ...], reporter: Reporter, span: Span) -> bool:
     ok = True
     for option in options:
-        name = option_name(option)
-        if name in RESERVED_OPTIONS:
-            reporter.report(ReservedSbatchOption, span, option=option, task=task.id, field=RESERVED_OPTIONS[name])
-            ok = False
-        elif name is None or not _OPTION.fullmatch(option):
+        verdict = sbatch.classify(option)
+        if verdict.problem == "malformed":
             reporter.report(MalformedSbatchOption, span, option=option, task=task.id)
-            ok = False
+        elif verdict.problem is not None:
+            reads = f" (sbatch reads it as --{verdict.name})" if verdict.name else ""
+            hint = (f"use the resource field instead ({sbatch.RESERVED[verdict.name]})" if verdict.problem == "reserved" and verdict.name
+                    else f"sbatch_extra accepts only: {sbatch.allowed_list()}")
+            reporter.report(ReservedSbatchOption, span, option=option, task=task.id, reads=reads, reason=verdict.reason, hint=hint)
+        ok &= verdict.ok
     return ok
 
 

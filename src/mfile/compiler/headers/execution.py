@@ -10,7 +10,8 @@ Both take the same keys and the same validation (DESIGN.md "Item headers"):
     time           "[D-]HH:MM:SS" or minutes (int or digits); stored as "[D-]HH:MM:SS"
     partition      a Slurm partition name
     requeue        bool
-    sbatch_extra   list of extra sbatch options, each starting with "-"
+    sbatch_extra   list of extra sbatch options: long options on plan.sbatch.ALLOWED, matched
+                   the way sbatch matches them (abbreviations included; E327/E328)
 
 Values are refused when they contain control characters (they end up in batch scripts).
 metaVariables are not substituted here: resources vary per task through configure().
@@ -21,9 +22,16 @@ from __future__ import annotations
 import re
 from typing import Any, Mapping
 
-from mfile.compiler.headers.messages import BadResource, FieldType, UnknownResource
+from mfile.compiler.headers.messages import (
+    AmbiguousSbatchOption,
+    BadResource,
+    FieldType,
+    SbatchOptionNotAllowed,
+    UnknownResource,
+)
 from mfile.compiler.headers.yamlnodes import YNode
 from mfile.diagnostics import Reporter, Span, closest
+from mfile.plan import sbatch
 from mfile.plan.ir import Loc, Resources
 from mfile.plan.units import clock_error, format_time, memory_parts, parse_time, time_parts
 
@@ -107,6 +115,26 @@ def _sbatch_extra(value: Any) -> tuple[Any, str | None]:
     return tuple(value), None
 
 
+def _allowed_sbatch_options(options: tuple[str, ...], span: Span, reporter: Reporter) -> bool:
+    """Each option as sbatch would read it (prefixes resolved) must be on the allowlist."""
+    ok = True
+    for option in options:
+        verdict = sbatch.classify(option)
+        if verdict.ok:
+            continue
+        ok = False
+        if verdict.problem == "ambiguous":
+            reporter.report(AmbiguousSbatchOption, span, option=option, reason=verdict.reason, allowed=sbatch.allowed_list())
+        elif verdict.problem == "malformed":
+            reporter.report(BadResource, span, key="sbatch_extra", reason=f"option {option!r}: {verdict.reason}")
+        else:
+            reads = f" (sbatch reads it as --{verdict.name})" if verdict.name else ""
+            hint = (f"use the resource field instead ({sbatch.RESERVED[verdict.name]})" if verdict.problem == "reserved" and verdict.name
+                    else f"sbatch_extra accepts only: {sbatch.allowed_list()} (docs/security.md)")
+            reporter.report(SbatchOptionNotAllowed, span, option=option, reads=reads, reason=verdict.reason, hint=hint)
+    return ok
+
+
 _CHECKS = {
     "container": lambda v: _text(v, "an image path or none"),
     "parallel": _parallel,
@@ -153,6 +181,9 @@ def resources_from_mapping(
             if isinstance(value, str) and "${" in value:
                 why += " (metaVariables are not substituted in resources; set them with configure(resources=...))"
             reporter.report(BadResource, span, key=key, reason=why)
+            continue
+        if key == "sbatch_extra" and not _allowed_sbatch_options(checked, span, reporter):
+            ok = False
             continue
         values[key] = checked
         origin[key] = Loc.of(span)

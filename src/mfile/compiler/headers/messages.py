@@ -170,7 +170,7 @@ class EmbeddedVariable(Diagnostic):
     hint = "only a value that is exactly \"${{{name}}}\" is replaced; write $$ for a literal dollar"
 
 
-# ----------------------------------------------------------------- execution (E321-E322)
+# ----------------------------------------------------------------- execution (E321-E322, E327-E328)
 
 
 class UnknownResource(Diagnostic):
@@ -182,6 +182,18 @@ class UnknownResource(Diagnostic):
 class BadResource(Diagnostic):
     code = "E322"
     message = "resource {key!r}: {reason}"
+
+
+class SbatchOptionNotAllowed(Diagnostic):
+    code = "E327"
+    message = "sbatch option {option!r}{reads}: {reason}"
+    hint = "{hint}"
+
+
+class AmbiguousSbatchOption(Diagnostic):
+    code = "E328"
+    message = "sbatch option {option!r} is ambiguous: {reason}"
+    hint = "write the option's full name; allowed: {allowed}"
 
 
 # ----------------------------------------------------------------- item resolution (E330-E337)
