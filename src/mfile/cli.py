@@ -96,6 +96,13 @@ class _Group(click.Group):
             sys.exit(130)
 
 
+trust_option = click.option(
+    "--trust-shared-dir", "trust_shared", is_flag=True,
+    help="Use a run directory or output directory that others own or can write (they could plant "
+         "records, outputs and symlinks that mfile and your jobs would trust).",
+)
+
+
 @click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="mfile")
 @click.option("--debug", is_flag=True, help="Show tracebacks of internal errors.")
@@ -126,6 +133,7 @@ def check(files: tuple[Path, ...], items: tuple[str, ...], profile: str | None, 
 @click.option("--emit", type=click.Choice(["run-dir", "ir"]), default="run-dir", show_default=True)
 @click.option("--force", is_flag=True, help="Replace completed outputs and records in an existing run directory.")
 @click.option("--format", "fmt", type=click.Choice(FORMATS), default="text", show_default=True)
+@trust_option
 @_guarded
 def compile_(
     file: Path,
@@ -136,6 +144,7 @@ def compile_(
     emit: str,
     force: bool,
     fmt: str,
+    trust_shared: bool,
 ) -> int:
     """Compile an M-File into run directories OUT/<pipeline> (or print the IR)."""
     from mfile.commands.compile import compile_command  # see "Commands are imported" above
@@ -143,7 +152,7 @@ def compile_(
     project = _project(file)
     return compile_command(
         file, project.item_roots(items), project.profile_or(profile, "local") or "local", list(pipelines),
-        project.output_or(out, Path("runs")), emit, force, fmt, emit_reports,
+        project.output_or(out, Path("runs")), emit, force, fmt, emit_reports, trust_shared=trust_shared,
     )
 
 
@@ -152,12 +161,13 @@ def compile_(
 @click.option("--dry-run", is_flag=True, help="Print every sbatch command; queue nothing.")
 @click.option("--resume", is_flag=True, help="Queue only tasks that are not done.")
 @click.option("--stage", default=None, metavar="S", help="Queue only this stage and what it needs.")
+@trust_option
 @_guarded
-def submit(run_dir: Path, dry_run: bool, resume: bool, stage: str | None) -> int:
+def submit(run_dir: Path, dry_run: bool, resume: bool, stage: str | None, trust_shared: bool) -> int:
     """Queue a compiled run directory on Slurm; prints job ids."""
     from mfile.commands.submit import submit_command  # see "Commands are imported" above
 
-    return submit_command(run_dir, dry_run=dry_run, resume=resume, stage=stage)
+    return submit_command(run_dir, dry_run=dry_run, resume=resume, stage=stage, trust_shared=trust_shared)
 
 
 @main.command()
@@ -168,10 +178,11 @@ def submit(run_dir: Path, dry_run: bool, resume: bool, stage: str | None) -> int
 @click.option("--resume/--no-resume", default=True, show_default=True, help="Skip tasks whose completion record matches.")
 @click.option("-j", "--jobs", default=None, type=int, help="Concurrent tasks (default: cores).")
 @click.option("--stage", default=None, metavar="S", help="Run only this stage and what it needs that is not done.")
+@trust_option
 @_guarded
 def run(
     file: Path, pipeline: str | None, items: tuple[str, ...], out: Path | None, resume: bool, jobs: int | None,
-    stage: str | None,
+    stage: str | None, trust_shared: bool,
 ) -> int:
     """Compile with the local profile and run the whole plan on this machine (no Slurm)."""
     from mfile.commands.run import run_command  # see "Commands are imported" above
@@ -179,7 +190,7 @@ def run(
     project = _project(file)
     return run_command(
         file, project.item_roots(items), pipeline, project.output_or(out, Path("runs")), resume, jobs, emit_reports,
-        stage,
+        stage, trust_shared=trust_shared,
     )
 
 

@@ -23,7 +23,7 @@ from mfile.codegen.jobs import Job, plan_jobs
 from mfile.codegen.profile import Profile
 from mfile.codegen.slurm import comment, launch, render_flags, sbatch_options, word
 from mfile.errors import UsageError
-from mfile.plan import manifest
+from mfile.plan import manifest, trust
 from mfile.plan.manifest import Plan
 from mfile.plan.state import done_tasks, read_jobs
 from mfile.slurm.query import parse_squeue, run_command, squeue_argv
@@ -120,13 +120,14 @@ def _check_replaceable(target: Path) -> None:
         raise RunDirError(f"{target} is not an mfile run directory (no plan.json); refusing to replace it: "
                      "choose another -o or remove it yourself")
     lock = target / "state" / "submit.lock"
-    if lock.is_file():
-        with open(lock, "a+", encoding="utf-8") as handle:
-            try:
-                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except BlockingIOError:
-                raise RunDirError(f"`mfile submit` is queueing {target} right now; compile again when it is done") from None
-            fcntl.flock(handle, fcntl.LOCK_UN)
+    if trust.inside(target, "state/submit.lock") and lock.is_file():
+        fd = trust.open_lock(lock)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise RunDirError(f"`mfile submit` is queueing {target} right now; compile again when it is done") from None
+        finally:
+            os.close(fd)
 
 
 def _check_no_live_jobs(target: Path, query: Callable[[list[str]], Any] | None = None) -> None:
@@ -173,15 +174,20 @@ def _make_executable(path: Path) -> None:
     path.chmod(mode | (mode & 0o444) >> 2)
 
 
-def write_run_dir(plan: Plan, profile: Profile, out_dir: Path, force: bool = False) -> Path:
+def write_run_dir(plan: Plan, profile: Profile, out_dir: Path, force: bool = False, trust_shared: bool = False) -> Path:
     """Write ``out_dir/<pipeline>`` and return it.
 
     The new run directory is complete before anything of the old one is touched; then the old
     one is moved aside, finished tasks' outputs move over (unless ``force``), the new one takes
     its name, and only then is the old one deleted. Any failure on the way puts everything back.
+    An output root or an old run directory that someone else controls is refused unless
+    ``trust_shared`` (plan.trust).
     """
     target = out_dir / plan.pipeline.name
+    trust.check_output_root(out_dir, trust_shared=trust_shared)
     if target.exists() or target.is_symlink():
+        if not target.is_symlink() and target.is_dir():
+            trust.check_run_dir(target, trust_shared=trust_shared)
         _check_replaceable(target)
         if not force:
             _check_no_live_jobs(target)
@@ -210,7 +216,7 @@ def write_run_dir(plan: Plan, profile: Profile, out_dir: Path, force: bool = Fal
         moved: list[Path] = []
         try:
             if not force:
-                _carry_over(previous, tmp, moved)
+                _carry_over(previous, tmp, moved, plan)
             os.replace(tmp, target)
         except BaseException:
             for rel in reversed(moved):  # outputs go back before the old directory does
@@ -225,27 +231,29 @@ def write_run_dir(plan: Plan, profile: Profile, out_dir: Path, force: bool = Fal
     return target
 
 
-def _carry_over(previous: Path, fresh: Path, moved: list[Path]) -> None:
+def _carry_over(previous: Path, fresh: Path, moved: list[Path], plan: Plan) -> None:
     """Keep what finished tasks produced (records, outputs, search points) and the old logs.
 
-    Every relative path moved is appended to ``moved`` so a failure can move it back."""
+    Only the new plan's own task ids are carried over (a record under any other name is left
+    behind), and nothing is reached through a symbolic link: a path whose any component in the
+    old run directory is a link stays where it is. Every relative path moved is appended to
+    ``moved`` so a failure can move it back."""
+    ids = {t.id for t in plan.pipeline.tasks}
+    searches = {t.id for t in plan.pipeline.tasks if t.kind == "search"}
     rels = []
-    done = done_tasks(previous)
+    done = [task_id for task_id in done_tasks(previous) if task_id in ids] if trust.inside(previous, "state") else []
     for task_id in done:
         rels += [Path("state") / f"{task_id}.json", Path("state") / task_id, Path("data") / task_id]
     # A search that did not finish keeps its finished grid points: the runtime checks each
     # point's record against the new plan and only redoes what changed. (A finished search
     # moves whole, above: moving its points first would leave data/<search> half there.)
-    state = previous / "state"
-    for points in sorted(p for p in state.iterdir() if p.is_dir()) if state.is_dir() else []:
-        if points.name not in done:
-            rels += [Path("state") / points.name, Path("data") / points.name / "points"]
-    logs = previous / "logs"
-    if logs.is_dir():
-        rels += [Path("logs") / entry.name for entry in sorted(logs.iterdir())]
+    for task_id in sorted(searches - set(done)):
+        rels += [Path("state") / task_id, Path("data") / task_id / "points"]
+    if trust.inside(previous, "logs"):
+        rels += [Path("logs") / entry.name for entry in sorted((previous / "logs").iterdir())]
     for rel in rels:
         src, dst = previous / rel, fresh / rel
-        if src.exists() and not dst.exists():
+        if trust.inside(previous, rel) and not dst.exists() and not dst.is_symlink():
             dst.parent.mkdir(parents=True, exist_ok=True)
             os.replace(src, dst)
             moved.append(rel)

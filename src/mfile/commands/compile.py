@@ -68,6 +68,7 @@ def compile_command(
     force: bool,
     fmt: str,
     emit: ReportEmitter,
+    trust_shared: bool = False,
 ) -> int:
     if emit_kind == "ir":
         result, program = front_end(file, roots)
@@ -82,13 +83,14 @@ def compile_command(
     plans, profile, result = planned
     emit(result.reporter, result.sources, fmt, sys.stderr)
     for plan in plans:
-        run_dir = write_run_dir(plan, profile, out, force=force)
+        run_dir = write_run_dir(plan, profile, out, force=force, trust_shared=trust_shared)
         print(f"wrote {run_dir}  ({len(plan.pipeline.tasks)} tasks, profile {profile.name})")
         print(budget_table(plan, profile))
     return 0
 
 
-def compile_for_run(file: Path, roots: list[Path], pipeline: str | None, out: Path, emit: ReportEmitter) -> Path | None:
+def compile_for_run(file: Path, roots: list[Path], pipeline: str | None, out: Path, emit: ReportEmitter,
+                    trust_shared: bool = False) -> Path | None:
     """Compile one pipeline with the ``local`` profile for ``mfile run`` (the only one, if none is named)."""
     planned = plan_pipelines(file, roots, "local", [pipeline] if pipeline else [], emit)
     if planned is None:
@@ -97,7 +99,7 @@ def compile_for_run(file: Path, roots: list[Path], pipeline: str | None, out: Pa
     if len(plans) > 1:
         raise UsageError(_choose_one(file, [p.pipeline.name for p in plans]))
     emit(result.reporter, result.sources, "text", sys.stderr)
-    return write_run_dir(plans[0], profile, out, force=False)
+    return write_run_dir(plans[0], profile, out, force=False, trust_shared=trust_shared)
 
 
 def _choose_one(file: Path, names: list[str]) -> str:

@@ -12,8 +12,9 @@ from mfile.local.executor import run_local
 def run_command(
     file: Path, roots: list[Path], pipeline: str | None, out: Path, resume: bool, jobs: int | None, emit: ReportEmitter,
     stage: str | None = None,
+    trust_shared: bool = False,
 ) -> int:
-    run_dir = compile_for_run(file, roots, pipeline, out, emit)
+    run_dir = compile_for_run(file, roots, pipeline, out, emit, trust_shared=trust_shared)
     if run_dir is None:
         return EXIT_ERRORS
     return run_local(run_dir, resume=resume, jobs=jobs, stage=stage)

@@ -22,7 +22,7 @@ from typing import Callable, TextIO
 from mfile.codegen.jobs import Job, plan_jobs
 from mfile.codegen.profile import Profile
 from mfile.errors import UsageError
-from mfile.plan import manifest
+from mfile.plan import manifest, trust
 from mfile.plan.manifest import Plan
 from mfile.plan.state import is_done, stale_inputs, tasks_to_run, write_jobs
 from mfile.slurm.scheduler import Scheduler, SchedulerError, SlurmScheduler
@@ -111,9 +111,13 @@ def submit_command(
     out: TextIO | None = None,
     err: TextIO | None = None,
     sleep: Callable[[float], None] = time.sleep,
+    trust_shared: bool = False,
 ) -> int:
     out, err = out or sys.stdout, err or sys.stderr
+    if Path(run_dir).is_symlink():
+        raise SubmitError(f"{run_dir} is a symbolic link; submit the run directory itself")
     run_dir = Path(run_dir).resolve()
+    trust.check_run_dir(run_dir, trust_shared=trust_shared, out=err)
     try:
         plan = manifest.load_plan(manifest.plan_path(run_dir))
     except OSError:
@@ -146,7 +150,11 @@ def submit_command(
     manifest.jobs_path(run_dir).parent.mkdir(parents=True, exist_ok=True)
     manifest.log_dir(run_dir).mkdir(parents=True, exist_ok=True)
     lock_path = run_dir / "state" / LOCK_NAME
-    with open(lock_path, "a+", encoding="utf-8") as lock:
+    try:  # never through a planted symlink: O_NOFOLLOW, and truncated only once it is ours
+        lock_fd = trust.open_lock(lock_path)
+    except OSError as exc:
+        raise SubmitError(f"cannot open {lock_path} ({exc.strerror or exc}); is it a symbolic link?") from None
+    with open(lock_fd, "a+", encoding="utf-8") as lock:
         try:
             fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:

@@ -231,7 +231,10 @@ def _startable(u: Unit, units: dict[str, Unit]) -> bool:
 def _start(u: Unit, plan_file: Path, mpirun: str | None, logs: Path, env: dict[str, str], show: Display) -> None:
     u.log = logs / f"{u.name}.log"
     cmd = command(plan_file, u, mpirun)
-    with u.log.open("w", encoding="utf-8") as fh:
+    if u.log.is_symlink():  # a planted link would make the log overwrite its target
+        u.log.unlink()
+    fd = os.open(u.log, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, 0o644)
+    with open(fd, "w", encoding="utf-8") as fh:
         fh.write(f"# {' '.join(cmd)}\n")
         fh.flush()
         u.proc = subprocess.Popen(cmd, stdout=fh, stderr=subprocess.STDOUT, env=env, start_new_session=True)

@@ -49,6 +49,9 @@ class ItemRef(Frozen):
     header_sha256: str
     bridge: str | None = None
     payload: str = "payload.py"
+    # sha256 of the payload file at compile time; the runtime refuses to import a payload (or
+    # use a header) whose bytes changed since (None: no payload file, or a plan made by hand).
+    payload_sha256: str | None = None
     # The MantikHeader as loaded (after nothing: substitution happens per task) so the
     # runtime hands pass-through fields (files, options, ...) to the payload unchanged.
     header: dict[str, Any] = Field(default_factory=dict)

@@ -17,13 +17,13 @@ from __future__ import annotations
 import datetime as _dt
 import glob
 import json
-import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from mfile.errors import UsageError
 from mfile.plan.manifest import Plan, jobs_path, state_path
+from mfile.plan.trust import write_atomic
 
 JOBS_FORMAT = 1
 REASONS_PER_KIND = 3  # changed or vanished files named one by one before "N more"
@@ -31,6 +31,8 @@ REASONS_PER_KIND = 3  # changed or vanished files named one by one before "N mor
 
 def read_record(path: Path) -> dict[str, Any] | None:
     """A completion record that says "done", or None (missing, unreadable, or not done)."""
+    if path.is_symlink():  # a record is a file the runtime wrote, never a link to one
+        return None
     try:
         record = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError):
@@ -172,9 +174,7 @@ def write_jobs(run_dir: Path, rows: list[dict], keep_from_before: set[str]) -> N
         "submitted_at": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
         "jobs": kept + rows,
     }
-    tmp = path.with_suffix(".json.tmp")
-    tmp.write_text(json.dumps(data, indent=2) + "\n", encoding="utf-8")
-    os.replace(tmp, path)
+    write_atomic(path, json.dumps(data, indent=2) + "\n")  # a fresh name, never a planted symlink
 
 
 def tasks_to_run(plan: Plan, run_dir: Path, resume: bool, stage: str | None) -> list[str]:

@@ -15,16 +15,17 @@ import socket
 import traceback
 import uuid
 from dataclasses import dataclass, field
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
 from mfile.plan import manifest
-from mfile.plan.ir import Binding, Task
+from mfile.plan.ir import Binding, ItemRef, Task
 from mfile.plan.types import Model, Tabular
 from mfile.runtime import io, records
 from mfile.runtime.context import Context, ItemProblem
 from mfile.runtime.datacheck import DataTypeError, check_dataset, check_model_dir
-from mfile.runtime.models import ModelHandle, PayloadImportError, import_payload, prepare_model_dir
+from mfile.runtime.models import ModelHandle, PayloadImportError, import_item_payload, prepare_model_dir
 from mfile.runtime.parallel import World, take_slice
 
 EXIT_OK, EXIT_FAILED, EXIT_FAULT, EXIT_REQUEUE = 0, 1, 2, 75
@@ -48,6 +49,34 @@ class Input:
     binding: Binding
     path: Path
     digest: str
+    producer: ItemRef | None = None  # for a model: the trained item, from plan.json
+
+
+@lru_cache(maxsize=8)
+def _plan_at(run_dir: str) -> manifest.Plan | None:
+    try:
+        return manifest.load_plan(manifest.plan_path(Path(run_dir)))
+    except (OSError, ValueError):
+        return None
+
+
+def model_item(plan: manifest.Plan | None, task_id: str) -> ItemRef | None:
+    """The trainable item whose payload reads the model that ``task_id`` outputs: the task's
+    own item, a search's trainable step, or (deployments, pass-through steps) upstream's."""
+    tasks = {t.id: t for t in plan.pipeline.tasks} if plan else {}
+    seen: set[str] = set()
+    while task_id in tasks and task_id not in seen:
+        seen.add(task_id)
+        task = tasks[task_id]
+        if task.kind == "search" and task.search is not None:
+            return next((s.item for s in task.search.steps if s.item is not None and s.item.kind == "trainable"), None)
+        if task.item is not None and task.item.kind == "trainable":
+            return task.item
+        upstream = [b for b in task.inputs if b.port == "model" and b.source_pipeline is None]
+        if not upstream:
+            return None
+        task_id = upstream[0].source_task
+    return None
 
 
 @dataclass
@@ -78,7 +107,8 @@ def input_from_task(run_dir: Path, b: Binding, label: str) -> Input:
             f"{label}: input {b.port!r} reads output {b.source_port!r} of {origin}task "
             f"{b.source_task!r}, which is not done (no completion record at {record}); run that task first"
         )
-    return Input(b, manifest.data_dir(src_run, b.source_task, b.source_port), digest)
+    producer = model_item(_plan_at(str(src_run)), b.source_task) if isinstance(b.type, Model) else None
+    return Input(b, manifest.data_dir(src_run, b.source_task, b.source_port), digest, producer)
 
 
 def input_key(inputs: list[Input]) -> dict[str, list[str]]:
@@ -106,7 +136,7 @@ def read_inputs(step: Step) -> dict[str, Any]:
         except io.PortError as exc:
             raise TaskFailure(f"{where}: {exc}") from None
         if kind == "model":
-            value: Any = ModelHandle(inp.path)
+            value: Any = ModelHandle(inp.path, inp.producer)
         elif kind == "json":
             value = io.read_json_port(inp.path)
             if not isinstance(b.type, Model):
@@ -187,7 +217,7 @@ def load_module(step: Step) -> Any:
     item = step.task.item
     path = Path(item.directory) / item.payload
     try:
-        return import_payload(path)
+        return import_item_payload(item)
     except PayloadImportError as exc:
         raise TaskFailure(f"{step.label}: {exc}") from None
     except Exception as exc:
@@ -251,7 +281,7 @@ def execute_step(step: Step) -> dict[str, str]:
         info = _call(step, module, "deploy", model, step.params, ctx)
         if ctx.rank == 0 and "model" in step.out_dirs:
             tmp = step.out_dirs["model"].parent / f".model.tmp-{tag}"
-            shutil.copytree(model.directory, tmp, symlinks=False)
+            shutil.copytree(model.directory, tmp, symlinks=True)  # a link is copied as a link, never followed
             io.write_json_atomic(tmp / "deployment.json", _jsonable(info or {}))
             temps["model"] = tmp
     _stop_check(step)

@@ -23,6 +23,8 @@ from typing import Any
 
 import yaml
 
+from mfile.plan.ir import ItemRef
+
 MODEL_JSON = "model.json"
 
 
@@ -62,11 +64,44 @@ def import_payload(path: Path) -> ModuleType:
     return module
 
 
-class ModelHandle:
-    """A trained model directory as a payload sees it (``inputs["model"]``, ``deploy(model)``)."""
+def verify_item(item: ItemRef) -> None:
+    """Refuse an item whose header or payload changed since compile: plan.json records their
+    sha256, and code is imported only when its bytes are the ones that were checked. A plan
+    without a payload digest (made by hand or by an older mfile) is not checked."""
+    if item.payload_sha256 is None:
+        return
+    directory = Path(item.directory)
+    for name, want in (("MantikHeader", item.header_sha256), (item.payload, item.payload_sha256)):
+        path = directory / name
+        try:
+            got = hashlib.sha256(path.read_bytes()).hexdigest()
+        except OSError as exc:
+            raise PayloadImportError(f"cannot read {path} of item {item.ref} ({exc.strerror or exc})") from None
+        if got != want:
+            raise PayloadImportError(
+                f"{path} of item {item.ref} changed since compile (sha256 {got[:12]}, plan.json has {want[:12]}); "
+                "recompile to use the new version"
+            )
 
-    def __init__(self, directory: Path) -> None:
+
+def import_item_payload(item: ItemRef) -> ModuleType:
+    """The item's payload from its resolved directory, after checking it is the compiled one."""
+    verify_item(item)
+    return import_payload(Path(item.directory) / item.payload)
+
+
+class ModelHandle:
+    """A trained model directory as a payload sees it (``inputs["model"]``, ``deploy(model)``).
+
+    ``item`` is the trained item as plan.json records it: its payload is imported from the
+    item's directory (after the digest check), never from a path in the model directory's
+    ``model.json``, which is data. Without ``item`` (a model directory opened by hand) the
+    directory's own regular ``payload.py`` is used.
+    """
+
+    def __init__(self, directory: Path, item: ItemRef | None = None) -> None:
         self.directory = Path(directory)
+        self.item = item
         meta = self.directory / MODEL_JSON
         if not meta.is_file():
             raise FileNotFoundError(f"{self.directory} is not a model directory (no {MODEL_JSON})")
@@ -91,7 +126,12 @@ class ModelHandle:
         return json.loads(path.read_text(encoding="utf-8")) if path.is_file() else None
 
     def payload(self) -> ModuleType:
-        return import_payload(self.directory / self.info.get("payload", "payload.py"))
+        if self.item is not None:
+            return import_item_payload(self.item)
+        path = self.directory / "payload.py"
+        if path.is_symlink():
+            raise PayloadImportError(f"{path} is a symbolic link; a model directory's payload must be a file in it")
+        return import_payload(path)
 
     def predict(self, inputs: Any, params: dict[str, Any] | None = None, ctx: Any = None) -> Any:
         """Run the trained item's ``predict`` on ``inputs`` (a Dataset or a dict of them)."""

@@ -15,7 +15,7 @@ from mfile.plan import manifest
 from mfile.plan.ir import Task
 from mfile.runtime import io, records
 from mfile.runtime.context import Context
-from mfile.runtime.execute import EXIT_OK, Step, describe, execute_step, input_from_task, input_key
+from mfile.runtime.execute import EXIT_OK, Step, TaskFailure, describe, execute_step, input_from_task, input_key
 from mfile.runtime.parallel import World
 
 STALE_MARK = "stale:"  # the local executor shows the lines that start with it
@@ -28,6 +28,10 @@ def prepare_dirs(task_dir: Path, key: str, rank: int, ctx_barrier: Callable[[], 
     job with changed params or inputs does not resume from a stale one.
     """
     ckpt_root = task_dir / ".checkpoint"
+    work, ckpt = task_dir / f".work.tmp-r{rank}", ckpt_root / key[:16]
+    for path in (task_dir.parent, task_dir, ckpt_root, ckpt, work):
+        if path.is_symlink():  # planted: writing or cleaning through it would reach its target
+            raise TaskFailure(f"{path} is a symbolic link; mfile never writes or deletes through one (docs/security.md)")
     if rank == 0:
         task_dir.mkdir(parents=True, exist_ok=True)
         io.clean_stale(task_dir)
@@ -36,9 +40,7 @@ def prepare_dirs(task_dir: Path, key: str, rank: int, ctx_barrier: Callable[[], 
                 if old.name != key[:16]:
                     shutil.rmtree(old, ignore_errors=True)
     ctx_barrier()
-    work = task_dir / f".work.tmp-r{rank}"
     work.mkdir(parents=True, exist_ok=True)
-    ckpt = ckpt_root / key[:16]
     ckpt.mkdir(parents=True, exist_ok=True)
     return work, ckpt
 

@@ -17,6 +17,7 @@ refused. The CLI's ``mfile items list`` and ``mfile items show`` live in ``mfile
 
 from __future__ import annotations
 
+import hashlib
 import os
 import re
 from dataclasses import dataclass
@@ -31,6 +32,7 @@ from mfile.plan.ir import ItemRef
 
 BUILTIN_ROOT = Path(mfile.__file__).resolve().parent / "items"
 HEADER_FILE = "MantikHeader"
+PAYLOAD_FILE = "payload.py"
 _PART = re.compile(r"^[A-Za-z0-9._-]+$")
 _PLACEHOLDER = re.compile(r"<[^<>]*>")
 _NATURAL = re.compile(r"(\d+)")
@@ -187,6 +189,10 @@ class ItemCatalog:
         if not real.is_relative_to(real_root) or not target.is_relative_to(real_root):
             reporter.report(header_messages.ItemOutsideRoot, span, name=f"{q}:{version}", target=str(real), root=str(root.path))
             return None
+        payload_sha256, payload_target = _payload_digest(directory / PAYLOAD_FILE)
+        if payload_target is not None and not payload_target.is_relative_to(real_root):
+            reporter.report(header_messages.ItemOutsideRoot, span, name=f"{q}:{version}", target=str(payload_target), root=str(root.path))
+            return None
         path = directory / HEADER_FILE
         if path not in self._headers:
             header = load_header(path, reporter)
@@ -198,7 +204,7 @@ class ItemCatalog:
             return None
         ref = ItemRef(
             name=q, version=version, kind=header.kind, directory=str(directory.absolute()),
-            header_sha256=header.sha256, bridge=header.bridge, header=header.raw,
+            header_sha256=header.sha256, bridge=header.bridge, header=header.raw, payload_sha256=payload_sha256,
         )  # fmt: skip
         return header, ref
 
@@ -265,3 +271,18 @@ def _check_identity(header: Header, name: str, version: str, reporter: Reporter)
             key = header.root.get(field)
             span = key.span if key is not None else Span.whole_file(str(header.path))
             reporter.report(header_messages.ItemNameMismatch, span, field=field, header_value=said, dir_value=directory)
+
+
+def _payload_digest(path: Path) -> tuple[str | None, Path | None]:
+    """(sha256 of the payload file, where it really is) or (None, None) when there is none.
+    The target is returned even when unreadable, so a link out of the root is still refused."""
+    try:
+        target = path.resolve()
+    except (OSError, RuntimeError):
+        return None, None
+    if not path.is_symlink() and not path.exists():
+        return None, None
+    try:
+        return hashlib.sha256(path.read_bytes()).hexdigest(), target
+    except OSError:
+        return None, target
