@@ -269,3 +269,25 @@ def test_a_payload_symlink_out_of_the_item_root_is_refused(tmp_path: Path) -> No
     result = run_mfile("check", str(src), "--items", str(root), "--format", "json")
     assert result.returncode == 1
     assert "E336" in {d["code"] for d in json.loads(result.stdout)}
+
+
+# --------------------------------------------------------------------------- check DIR and symlinks
+
+
+@pytest.mark.parametrize("fmt", ["text", "json", "github", "sarif"])
+def test_check_dir_skips_links_to_files_outside_and_never_prints_them(tmp_path: Path, fmt: str) -> None:
+    secret = tmp_path / "credentials"
+    secret.write_text("api_key = 'SECRET-TOKEN-1234'\npassword: hunter2\n")
+    pr = tmp_path / "pr"
+    pr.mkdir()
+    (pr / "ok.mfile").write_text(FLOW)
+    (pr / "a.mfile").symlink_to(secret)
+    (pr / "passwd.mfile").symlink_to("/etc/passwd")
+    (pr / "inside.mfile").symlink_to(pr / "ok.mfile")  # a link within the directory is fine
+    result = run_mfile("check", str(pr), "--items", str(SEC_ITEMS), "--format", fmt)
+    out = result.stdout + result.stderr
+    assert "SECRET-TOKEN" not in out and "hunter2" not in out and "root:x:0" not in out
+    assert result.returncode == 0, out  # warnings only
+    assert out.count("E904") >= 2
+    opted = run_mfile("check", str(pr), "--items", str(SEC_ITEMS), "--format", "json", "--follow-symlinks")
+    assert opted.returncode == 1 and "E904" not in opted.stdout

@@ -115,13 +115,16 @@ def main(debug: bool) -> None:
 @items_option
 @click.option("--profile", default=None, help="Also check resources against this site profile (E4xx). Default: the project file's.")
 @click.option("--format", "fmt", type=click.Choice(FORMATS), default="text", show_default=True)
+@click.option("--follow-symlinks", is_flag=True,
+              help="In directories, also check *.mfile links to files outside the directory (skipped by default).")
 @_guarded
-def check(files: tuple[Path, ...], items: tuple[str, ...], profile: str | None, fmt: str) -> int:
+def check(files: tuple[Path, ...], items: tuple[str, ...], profile: str | None, fmt: str, follow_symlinks: bool) -> int:
     """Lint M-Files (directories are searched for *.mfile). Exit 0 clean, 1 errors."""
     from mfile.commands.check import check_command  # see "Commands are imported" above
 
     project = _project(files[0])
-    return check_command(list(files), project.item_roots(items), fmt, emit_reports, project.profile_or(profile, None))
+    return check_command(list(files), project.item_roots(items), fmt, emit_reports, project.profile_or(profile, None),
+                         follow_symlinks=follow_symlinks)
 
 
 @main.command("compile")

@@ -472,6 +472,13 @@ class FileTooLarge(Diagnostic):
     hint = "split the workflow into several M-Files; see docs/security.md for the limits"
 
 
+class SymlinkOutsideSkipped(Diagnostic):
+    code = "E904"
+    severity = Severity.WARNING
+    message = "skipped {path!r}: a symbolic link to a file outside {directory!r}"
+    hint = "check the file by naming it, or pass --follow-symlinks (its lines may then appear in the output)"
+
+
 class BinaryFile(Diagnostic):
     code = "E903"
     message = "file contains a NUL byte at offset {offset}: this is not an M-File"

@@ -15,7 +15,8 @@ from mfile.compiler.frontend import check_paths
 
 
 def check_command(
-    files: list[Path], roots: list[Path], fmt: str, emit: ReportEmitter, profile_name: str | None = None
+    files: list[Path], roots: list[Path], fmt: str, emit: ReportEmitter, profile_name: str | None = None,
+    follow_symlinks: bool = False,
 ) -> int:
     site = None
     if profile_name:
@@ -23,7 +24,7 @@ def check_command(
         from mfile.commands.site import check_site, load_site
 
         site = load_site(profile_name)  # a bad profile is a usage error, before any M-File
-    result = check_paths(files, roots)
+    result = check_paths(files, roots, follow_symlinks)
     if site is not None:
         check_site(result, site)
     emit(result.reporter, result.sources, fmt)

@@ -16,7 +16,7 @@ from mfile.compiler.messages import NoPipelines, UnknownPipeline
 from mfile.compiler.program import build_program
 from mfile.compiler.scope import resolve
 from mfile.compiler.typer import Typer
-from mfile.diagnostics import Reporter, Severity, Span, UnreadableFile, did_you_mean
+from mfile.diagnostics import Reporter, Severity, Span, SymlinkOutsideSkipped, UnreadableFile, did_you_mean
 from mfile.mfile_grammar.parser import parse
 from mfile.mfile_grammar.source import read_source
 from mfile.plan import ir
@@ -83,8 +83,13 @@ class Checker:
             result.programs[name] = program
 
 
-def expand(paths: list[Path], reporter: Reporter) -> list[Path]:
-    """Files as given; directories searched recursively for ``*.mfile`` (sorted)."""
+def expand(paths: list[Path], reporter: Reporter, follow_symlinks: bool = False) -> list[Path]:
+    """Files as given; directories searched recursively for ``*.mfile`` (sorted).
+
+    In a directory (a pull request's checkout in CI), a file that is a symbolic link to
+    something outside the directory is skipped with a warning (E904) unless
+    ``follow_symlinks``: a link named ``a.mfile`` to a credentials file would otherwise have its
+    lines printed in the diagnostics, into CI logs."""
     found: list[Path] = []
     for path in paths:
         if path.is_dir():
@@ -93,16 +98,28 @@ def expand(paths: list[Path], reporter: Reporter) -> list[Path]:
                 reporter.report(
                     UnreadableFile, Span.whole_file(str(path)), path=str(path), reason=f"no {SUFFIX} files in this directory"
                 )
+            if not follow_symlinks:
+                files = [f for f in files if _within(f, path, reporter)]
             found.extend(files)
         else:
             found.append(path)
     return found
 
 
-def check_paths(paths: list[Path], roots: list[Path]) -> CheckResult:
+def _within(file: Path, directory: Path, reporter: Reporter) -> bool:
+    try:
+        inside = file.resolve().is_relative_to(directory.resolve())
+    except (OSError, RuntimeError):  # a symlink loop
+        inside = False
+    if not inside:
+        reporter.report(SymlinkOutsideSkipped, Span.whole_file(str(file)), path=str(file), directory=str(directory))
+    return inside
+
+
+def check_paths(paths: list[Path], roots: list[Path], follow_symlinks: bool = False) -> CheckResult:
     result = CheckResult()
     checker = Checker(roots)
-    for file in expand(paths, result.reporter):
+    for file in expand(paths, result.reporter, follow_symlinks):
         check_file_guarded(checker, file, result)
     return result
 
