@@ -14,6 +14,7 @@ import re
 import resource
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -53,6 +54,50 @@ def test_a_billion_point_grid(tmp_path: Path) -> None:
         'p = MantikPipeline(stages={"s": [data, s.set_input(input=data.output, ev_data=data.output)]})\n'
     )
     assert "E503" in check_codes(tmp_path, text)
+
+
+def _searches(n: int, points_each: int) -> str:
+    """``n`` searches of ``points_each`` points each (two hyperparameters), one pipeline."""
+    side = int(points_each ** 0.5)
+    values = "[" + ", ".join(str(i) for i in range(1, side + 1)) + "]"
+    rows = ['data = MantikItem(name="test/digits:1")']
+    stages = []
+    for k in range(n):
+        rows += [
+            f"a{k} = HyperParameter()", f"b{k} = HyperParameter()",
+            f'net{k} = MantikItem(name="test/net28:1").configure(params={{"batch_size": a{k}, "learning_rate": b{k}}})',
+            f'ev{k} = evaluate(metric="accuracy")', f"comp{k} = pipeline_component(net{k}, ev{k})",
+            f's{k} = HyperParameterSearch(comp{k}, hyperparameters={{"a{k}": {values}, "b{k}": {values}}}, metric=comp{k}.ev{k}.accuracy)',
+        ]
+        stages.append(f's{k}.set_input(input=data.output, ev{k}_data=data.output)')
+    rows.append(f'p = MantikPipeline(stages={{"s": [data, {", ".join(stages)}]}})')
+    return "\n".join(rows) + "\n"
+
+
+def test_forty_searches_just_under_the_grid_limit(tmp_path: Path) -> None:
+    """Each search is under MAX_GRID_POINTS; together they are bounded by MAX_TOTAL_GRID_POINTS
+    (before that limit: internal error: MemoryError under this test's memory bound)."""
+    codes = check_codes(tmp_path, _searches(40, 99_856))
+    assert "E504" in codes and "E503" not in codes, codes
+
+
+def test_searches_under_the_total_limit_pass(tmp_path: Path) -> None:
+    src = tmp_path / "ok.mfile"
+    src.write_text(_searches(2, 99_856))  # 2 x 316^2 = 199,712 points, under 200,000
+    result = run_limited(["check", str(src), "--items", str(CASE_ITEMS), "--format", "json"], tmp_path)
+    assert "E504" not in result.stdout and "Traceback" not in result.stderr, result.stdout[-2000:] + result.stderr[-2000:]
+
+
+def test_a_sexagesimal_integer_header(tmp_path: Path) -> None:
+    """YAML 1.1 reads 1:0:0:... as a base-60 integer in quadratic time (40 s for 1 MiB)."""
+    item = tmp_path / "items" / "x" / "sexa" / "1"
+    item.mkdir(parents=True)
+    big = "1" + ":0" * (1024 * 1024 // 2 - 100)
+    (item / "MantikHeader").write_text(f"name: sexa\nkind: dataset\nx: {big}\ntype:\n  columns:\n    x: float64\n")
+    text = 'b = MantikItem(name="x/sexa:1")\np = MantikPipeline(stages={"s": [b]})\n'
+    started = time.monotonic()
+    assert "E303" in check_codes(tmp_path, text, tmp_path / "items")
+    assert time.monotonic() - started < 30
 
 
 def test_a_yaml_billion_laughs_header(tmp_path: Path) -> None:
@@ -151,8 +196,8 @@ LIMITS = {
     "mfile.mfile_grammar.source": ["MAX_BYTES"],
     "mfile.mfile_grammar.scan": ["MAX_BRACKET_DEPTH", "MAX_INDENT_DEPTH", "MAX_STATEMENT_TOKENS"],
     "mfile.mfile_grammar.transform": ["MAX_EXPR_DEPTH", "MAX_PROBLEMS", "MAX_INT_DIGITS"],
-    "mfile.compiler.headers.yamlnodes": ["MAX_BYTES", "MAX_NODES", "MAX_DEPTH"],
-    "mfile.compiler.search": ["MAX_GRID_POINTS"],
+    "mfile.compiler.headers.yamlnodes": ["MAX_BYTES", "MAX_NODES", "MAX_DEPTH", "MAX_INT_CHARS"],
+    "mfile.compiler.search": ["MAX_GRID_POINTS", "MAX_TOTAL_GRID_POINTS"],
     "mfile.compiler.scope": ["MAX_NAME_LENGTH"],
     "mfile.compiler.folding": ["MAX_EXPONENT", "MAX_INT_BITS"],
     "mfile.diagnostics": ["MAX_EXCERPT"],

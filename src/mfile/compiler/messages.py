@@ -285,3 +285,9 @@ class GridTooLarge(Diagnostic):
     code = "E503"
     message = "the search grid has {size} points, over the limit of {limit}"
     hint = "search fewer combinations (or split the search); see docs/security.md for the limits"
+
+
+class GridsTooLarge(Diagnostic):
+    code = "E504"
+    message = "this search's {size} grid points, after the {used} of the searches before it, are over the limit of {limit} per M-File"
+    hint = "search fewer combinations, or put searches in separate M-Files; see docs/security.md for the limits"

@@ -14,7 +14,7 @@ from mfile.compiler.messages import (
     WrongInputCount,
 )
 from mfile.compiler.ports import OPTIONAL_INPUTS, input_ports
-from mfile.compiler.search import build_search, component_inputs
+from mfile.compiler.search import GridBudget, build_search, component_inputs
 from mfile.compiler.typecheck import check_binding, concrete
 from mfile.compiler.typer import Typer, produced_type
 from mfile.compiler.values import Member, OutputRef, PipelineDef, SearchDef, TaskDef, TaskUse, auto_id
@@ -25,9 +25,11 @@ from mfile.plan.types import VOID, DataType
 
 class PipelineBuilder:
     def __init__(
-        self, name: str, pdef: PipelineDef, typer: Typer, reporter: Reporter, members_of: dict[str, set[int]]
+        self, name: str, pdef: PipelineDef, typer: Typer, reporter: Reporter, members_of: dict[str, set[int]],
+        grid_budget: GridBudget | None = None,
     ) -> None:
         self.name, self.pdef, self.typer, self.reporter = name, pdef, typer, reporter
+        self.grid_budget = grid_budget if grid_budget is not None else GridBudget()  # shared by the M-File's pipelines
         self.members_of = members_of  # pipeline name -> ids of task objects, for cross-pipeline models
         self.members: list[Member] = []
         self.by_obj: dict[int, Member] = {}
@@ -194,7 +196,7 @@ class PipelineBuilder:
             outs = self.typer.outputs.get(id(ref.task), {})
             produced[port] = (produced_type(self.reporter, outs, ref, span, found[0]), span)
         if isinstance(member.obj, SearchDef):
-            task, outs = build_search(self.typer, self.reporter, member, produced, sources)
+            task, outs = build_search(self.typer, self.reporter, member, produced, sources, self.grid_budget)
             self.typer.outputs[id(member.obj)] = outs
             return task, self.edges(member, produced, sources)
         obj: TaskDef = member.obj

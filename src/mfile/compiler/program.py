@@ -7,6 +7,7 @@ import hashlib
 from mfile.compiler.lowering import Lowered
 from mfile.compiler.messages import HyperParameterNotSearched
 from mfile.compiler.pipelines import PipelineBuilder
+from mfile.compiler.search import GridBudget
 from mfile.compiler.typer import Typer
 from mfile.compiler.values import HyperParameterDef
 from mfile.diagnostics import Reporter
@@ -18,12 +19,13 @@ def build_program(lowered: Lowered, source: str, text: str, reporter: Reporter, 
     built: list[ir.Pipeline] = []
     members_of: dict[str, set[int]] = {}
     names_taken: set[str] = set()
+    budget = GridBudget()
     for index, pdef in enumerate(lowered.pipelines):
         name = pdef.id or f"pipeline_{index + 1}"
         if name in names_taken:
             name = f"{name}_{index + 1}"
         names_taken.add(name)
-        pipeline = PipelineBuilder(name, pdef, typer, reporter, members_of).build()
+        pipeline = PipelineBuilder(name, pdef, typer, reporter, members_of, budget).build()
         if pipeline is not None:
             built.append(pipeline)
     _report_unsearched(lowered, reporter)

@@ -10,11 +10,13 @@ from __future__ import annotations
 
 import itertools
 import math
+from dataclasses import dataclass
 from typing import Any
 
 from mfile.compiler.builtins import METRIC_MODES
 from mfile.compiler.headers.loader import check_value
 from mfile.compiler.messages import (
+    GridsTooLarge,
     GridTooLarge,
     GridValueType,
     HyperParameterNotInGrid,
@@ -31,6 +33,16 @@ from mfile.plan import ir
 from mfile.plan.types import FLOAT64, VOID, Column, DataType, Model, Tabular
 
 MAX_GRID_POINTS = 100_000  # docs/security.md: a grid is expanded into plan.json
+# All searches of one M-File together (each pipeline that uses a search expands it again):
+# forty searches just under MAX_GRID_POINTS ran out of memory before this limit existed.
+MAX_TOTAL_GRID_POINTS = 200_000
+
+
+@dataclass
+class GridBudget:
+    """Grid points one M-File may still expand (MAX_TOTAL_GRID_POINTS in all)."""
+
+    left: int = MAX_TOTAL_GRID_POINTS
 
 
 def step_ids(search: SearchDef) -> list[str]:
@@ -88,6 +100,7 @@ def build_search(
     member: Member,
     produced: dict[str, tuple[DataType, Span]],
     sources: dict[str, tuple[str, str | None]],
+    budget: GridBudget | None = None,
 ) -> tuple[ir.Task, dict[str, DataType]]:
     search: SearchDef = member.obj
     steps = search.component.steps
@@ -129,7 +142,7 @@ def build_search(
                 loc=ir.Loc.of(step.span),
             )  # fmt: skip
         )
-    grid, points = _grid(reporter, search, ids)
+    grid, points = _grid(reporter, search, ids, budget if budget is not None else GridBudget())
     if points and search.min_points is not None and search.min_points > len(points):
         reporter.report(MinPointsOverGrid, search.min_points_span or search.span, minimum=search.min_points, points=len(points))
     metric_step, metric_port, metric_column = _metric(reporter, search, ids)
@@ -160,7 +173,7 @@ def build_search(
 
 
 def _grid(
-    reporter: Reporter, search: SearchDef, ids: list[str]
+    reporter: Reporter, search: SearchDef, ids: list[str], budget: GridBudget
 ) -> tuple[dict[str, tuple[Any, ...]], tuple[dict[str, dict[str, Any]], ...]]:
     targets: dict[int, list[tuple[int, str, Span]]] = {}
     for i, step in enumerate(search.component.steps):
@@ -194,6 +207,14 @@ def _grid(
     if size > MAX_GRID_POINTS:
         reporter.report(GridTooLarge, search.span, size=f"{size:,}", limit=f"{MAX_GRID_POINTS:,}")
         return grid, ()
+    if budget.left < 0:  # over already, and reported once: nothing more is expanded
+        return grid, ()
+    if size > budget.left:
+        reporter.report(GridsTooLarge, search.span, size=f"{size:,}", used=f"{MAX_TOTAL_GRID_POINTS - budget.left:,}",
+                        limit=f"{MAX_TOTAL_GRID_POINTS:,}")
+        budget.left = -1
+        return grid, ()
+    budget.left -= size
     if not ok:
         return grid, ()
     points = []

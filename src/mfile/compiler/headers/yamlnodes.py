@@ -10,7 +10,8 @@ instead of calling ``yaml.safe_load``, for three reasons:
   and any other tag are refused with a diagnostic, never constructed;
 * resource limits hold while composing, before anything is expanded: a header file may be
   at most ``MAX_BYTES`` (1 MiB), nest at most ``MAX_DEPTH`` (100) collections deep and
-  expand to at most ``MAX_NODES`` (100,000) nodes *counting every alias expansion*.
+  expand to at most ``MAX_NODES`` (100,000) nodes *counting every alias expansion*; a plain
+  integer is at most ``MAX_INT_CHARS`` (100) characters (sexagesimal ints cost quadratic time).
   Aliases share the already-built subtree (no copy), but their size is added to the
   count, so a "billion laughs" document stops after a few hundred events with E304.
   A self-referencing alias cannot be built (an anchor is registered only once its node
@@ -45,6 +46,10 @@ from mfile.diagnostics import Reporter, Span
 MAX_BYTES = 1024 * 1024
 MAX_NODES = 100_000
 MAX_DEPTH = 100
+# YAML 1.1 integers: the sexagesimal form (1:0:0:...) is built by repeated multiplication, so
+# its cost grows with the square of its length (a 1 MiB one took 40 s); CPython refuses
+# decimal ones past 4,300 digits. No header needs an integer this long.
+MAX_INT_CHARS = 100
 
 _Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 _TAG = "tag:yaml.org,2002:"
@@ -250,6 +255,9 @@ class _Composer:
         if short is None:
             raise self.fail(UnsafeYamlTag, span, tag=_short_tag(tag))
         node = yaml.ScalarNode(tag, event.value)
+        if short == "int" and len(event.value) > MAX_INT_CHARS:
+            raise self.fail(HeaderTooDeep, span, what=f"an integer of {len(event.value):,} characters "
+                                                      f"(at most {MAX_INT_CHARS}; quote it if it is text)")
         if short == "timestamp":
             value: Any = event.value  # dates stay text: JSON-serialisable, and as written
         else:
