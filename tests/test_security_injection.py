@@ -97,7 +97,8 @@ def test_hostile_item_root_image_and_account_under_apptainer_profile(tmp_path: P
     where = hostile_dir(tmp_path, marker)
     items = where / "items"
     shutil.copytree(SEC_ITEMS / "sec", items / "sec")
-    image = str(tmp_path / f"-img 'q\"$(touch {marker}) `touch {marker}`; é.sif")
+    # Relative to the item directory: the profile's image_roots refuse images elsewhere (E417).
+    image = f"-img 'q\"$(touch {marker.name}) `touch {marker.name}`; é.sif"
     text = echo_mfile(hostile(marker)[:4])
     text = text.replace(").configure(params=", f").configure(resources={{\"container\": {mfile_string(image)}}}, params=")
     src = where / "flow.mfile"
@@ -119,7 +120,7 @@ def test_hostile_item_root_image_and_account_under_apptainer_profile(tmp_path: P
     binds = [args[i + 1] for i, a in enumerate(args) if a == "--bind"]
     item_dir = json.loads((run_dir / "plan.json").read_text())["pipeline"]["tasks"][0]["item"]["directory"]
     assert item_dir in binds and str(run_dir) in binds
-    assert image in args
+    assert f"{item_dir}/{image}" in args
     # The item directory may hold a newline (it is bound by its exact path); an image path
     # may not: it is refused with a diagnostic.
     assert "\n" in item_dir

@@ -22,7 +22,7 @@ import click
 from mfile import __version__
 from mfile.commands.config import ProjectConfig, find_config
 from mfile.commands.report import EXIT_FAULT, EXIT_OK, emit_reports
-from mfile.diagnostics import FORMATS
+from mfile.diagnostics import FORMATS, terminal_safe
 from mfile.errors import UsageError
 
 
@@ -35,7 +35,7 @@ def _guarded(command: Callable[..., int]) -> Callable[..., None]:
         try:
             code = command(*args, **kwargs)
         except UsageError as exc:
-            click.echo(f"mfile: error: {exc}", err=True)
+            click.echo(f"mfile: error: {terminal_safe(str(exc))}", err=True)  # paths are user text
             sys.exit(EXIT_FAULT)
         except KeyboardInterrupt:
             click.echo("mfile: interrupted", err=True)
@@ -52,7 +52,7 @@ def _guarded(command: Callable[..., int]) -> Callable[..., None]:
                 traceback.print_exc()
             else:
                 click.echo(
-                    f"mfile: internal error: {type(exc).__name__}: {exc} "
+                    f"mfile: internal error: {type(exc).__name__}: {terminal_safe(str(exc))} "
                     "(run with --debug for the traceback, and please report it)",
                     err=True,
                 )

@@ -216,12 +216,22 @@ MAX_EXCERPT = 160  # characters of a source line shown around the caret
 # start new lines in CI logs, where GitHub Actions reads `::command::` lines, or drive the
 # terminal. Messages get visible escapes; source excerpts get one '?' per character so the
 # caret stays under the span.
-_ESCAPES = {c: f"\\x{c:02x}" for c in [*range(0x20), 0x7F]} | {0x0A: "\\n", 0x0D: "\\r", 0x09: "\\t"}
-_QUESTION = {c: "?" for c in [*range(0x20), 0x7F] if c != 0x09}
+# C1 controls (U+0080-U+009F) matter as much: U+009B is an 8-bit CSI that some terminals obey.
+# Bidi overrides and isolates (U+202E ...) reorder what a reader sees (Trojan Source), and
+# U+2028/U+2029 break lines in some viewers.
+_BIDI = [0x061C, 0x200E, 0x200F, *range(0x202A, 0x202F), *range(0x2066, 0x206A), 0x2028, 0x2029]
+_UNSAFE = [*range(0x20), 0x7F, *range(0x80, 0xA0), *_BIDI]
+_ESCAPES = {c: (f"\\x{c:02x}" if c < 0x100 else f"\\u{c:04x}") for c in _UNSAFE} | {0x0A: "\\n", 0x0D: "\\r", 0x09: "\\t"}
+_QUESTION = {c: "?" for c in _UNSAFE if c != 0x09}
 
 
-def _visible(text: str) -> str:
+def terminal_safe(text: str) -> str:
+    """User text made safe to print: C0/C1 controls, DEL and bidi controls as visible escapes
+    (``\\x1b``, ``\\x9b``, ``\\u202e``). Every command that prints user text uses it."""
     return text.translate(_ESCAPES)
+
+
+_visible = terminal_safe
 
 
 def _excerpt(text: str, start: int, width: int) -> tuple[str, int, int]:
@@ -281,7 +291,7 @@ def _github_escape(text: str, property_value: bool = False) -> str:
     text = text.replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")
     if property_value:
         text = text.replace(":", "%3A").replace(",", "%2C")
-    return text
+    return terminal_safe(text)  # ESC, 8-bit CSI and bidi overrides would still reach the log viewer
 
 
 def render_github(reports: Iterable[Report]) -> str:

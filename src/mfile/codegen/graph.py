@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 
+from mfile.diagnostics import terminal_safe
 from mfile.plan import ir
 
 
@@ -44,9 +45,10 @@ def _mermaid_id(task_id: str) -> str:
 
 
 def _mermaid_text(text: str) -> str:
-    # A raw line break (a stage name is any string) would end the quoted label and the line.
+    # A raw line break (a stage name is any string) would end the quoted label and the line;
+    # other controls (ESC, 8-bit CSI) and bidi overrides would drive or fool a terminal.
     text = text.replace("\r\n", "\n").replace("\r", "\n").replace("\n", "<br/>")
-    return text.replace('"', "#quot;").replace("\\n", "<br/>")
+    return terminal_safe(text.replace('"', "#quot;").replace("\\n", "<br/>"))
 
 
 def render_mermaid(pipeline: ir.Pipeline) -> str:

@@ -8,7 +8,7 @@ from typing import Any, TextIO
 
 from mfile.compiler.headers.catalog import ItemCatalog, ResolvedItem
 from mfile.compiler.headers.loader import KNOWN_FIELDS, Header, ResolvedHeader
-from mfile.diagnostics import Reporter, Span, render_text
+from mfile.diagnostics import Reporter, Span, render_text, terminal_safe
 from mfile.plan.types import DataType, Tabular
 
 COMMAND_LINE = "<command line>"
@@ -34,6 +34,7 @@ def list_items(roots: list[Path], out: TextIO | None = None, err: TextIO | None 
     items = ItemCatalog(roots).all(reporter)
     rows = [("ITEM", "KIND", "BRIDGE", "PATH")]
     rows += [(i.ref.ref, i.ref.kind, i.header.bridge or "-", _short(Path(i.ref.directory))) for i in items]
+    rows = [tuple(terminal_safe(cell) for cell in row) for row in rows]  # names and paths are user text
     widths = [max(len(r[c]) for r in rows) for c in range(3)]
     for row in rows:
         out.write("  ".join(cell.ljust(w) for cell, w in zip(row, widths)) + "  " + row[3] + "\n")
@@ -48,7 +49,7 @@ def show_item(name: str, roots: list[Path], out: TextIO | None = None, err: Text
     item = ItemCatalog(roots).resolve(name, reporter, span)
     resolved = item.header.resolve({}, reporter, span) if item is not None else None
     if item is not None and resolved is not None:
-        out.write(describe(item, resolved))
+        out.write("\n".join(terminal_safe(line) for line in describe(item, resolved).split("\n")))
     _emit(reporter, err)
     return 1 if reporter.has_errors or item is None or resolved is None else 0
 

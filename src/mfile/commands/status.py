@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, TextIO
 
+from mfile.diagnostics import terminal_safe
 from mfile.errors import UsageError
 from mfile.plan import manifest
 from mfile.plan.state import JobRow, is_done, read_jobs, stale_inputs
@@ -192,7 +193,8 @@ def render(run_dir: Path, lines: list[Line], when: str | None) -> str:
             f"{format_elapsed(line.elapsed_s):>9}  {line.nodes or '-':<8}  {line.note}".rstrip()
         )
         out.extend(f"    | {text}" if i else f"  {text}" for i, text in enumerate(line.log))
-    return "\n".join(out) + "\n"
+    # Task names, notes and log lines are user text (a payload prints what it likes).
+    return "\n".join(terminal_safe(line) for line in out) + "\n"
 
 
 def exit_code(lines: list[Line]) -> int:

@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO
 
+from mfile.diagnostics import terminal_safe
 from mfile.plan import manifest
 from mfile.plan.state import tasks_to_run
 
@@ -100,7 +101,7 @@ class Display:
         self.last = time.monotonic()
 
     def line(self, text: str) -> None:
-        print(text, file=self.stream, flush=True)
+        print(terminal_safe(text), file=self.stream, flush=True)  # task names and log tails are user text
         self.last = time.monotonic()
 
     def event(self, unit: Unit, what: str, detail: str = "") -> None:
