@@ -291,3 +291,38 @@ def test_check_dir_skips_links_to_files_outside_and_never_prints_them(tmp_path: 
     assert out.count("E904") >= 2
     opted = run_mfile("check", str(pr), "--items", str(SEC_ITEMS), "--format", "json", "--follow-symlinks")
     assert opted.returncode == 1 and "E904" not in opted.stdout
+
+
+# --------------------------------------------------------------------------- smaller points
+
+
+def test_an_items_folder_beside_the_m_file_cannot_replace_a_built_in(tmp_path: Path) -> None:
+    marker = tmp_path / "PWNED"
+    fake = tmp_path / "items" / "mfile" / "join" / "1"
+    fake.mkdir(parents=True)
+    builtin = Path(__import__("mfile").__file__).resolve().parent / "items" / "mfile" / "join" / "1"
+    (fake / "MantikHeader").write_text((builtin / "MantikHeader").read_text())
+    (fake / "payload.py").write_text(f"open({str(marker)!r}, 'w').write('x')\n")
+    shutil.copytree(SEC_ITEMS / "sec", tmp_path / "items" / "sec")
+    src = tmp_path / "flow.mfile"
+    src.write_text(
+        'a = MantikItem(name="sec/echo:1").configure(params={"p0": "a"})\n'
+        'j = join(inputs=[a.output, a.output], how="inner")\n'
+        'p = MantikPipeline(stages={"s": [a, j]})\n'
+    )
+    result = run_mfile("check", str(src), "--format", "json")
+    codes = [d["code"] for d in json.loads(result.stdout)]
+    assert "E338" in codes, result.stdout
+    result = run_mfile("compile", str(src), "-o", str(tmp_path / "out"))
+    assert result.returncode == 0, result.stdout + result.stderr
+    plan = json.loads((tmp_path / "out" / "p" / "plan.json").read_text())
+    join_task = next(t for t in plan["pipeline"]["tasks"] if t["item"] and t["item"]["name"] == "mfile/join")
+    assert Path(join_task["item"]["directory"]).resolve() == builtin
+    assert not marker.exists()
+
+
+def test_no_checkpoint_is_unpickled_with_code() -> None:
+    """torch.load only with weights_only=True: a planted checkpoint cannot run code."""
+    src = Path(__import__("mfile").__file__).resolve().parent
+    calls = [line for p in src.rglob("*.py") for line in p.read_text().splitlines() if "torch.load(" in line]
+    assert calls and all("weights_only=True" in line for line in calls), calls

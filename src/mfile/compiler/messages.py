@@ -215,6 +215,18 @@ class NoPipelines(Diagnostic):
     hint = 'add one: batch = MantikPipeline(stages={{"stage1": [task]}})'
 
 
+class ReservedTaskId(Diagnostic):
+    code = "E138"
+    message = "task name {task!r} is reserved: the run directory's {path} has that name"
+    hint = "name the task something else (the variable or reference= name)"
+
+
+class TaskIdsDifferInCase(Diagnostic):
+    code = "E139"
+    message = "task {task!r} and task {other!r} (line {line}) differ only in case"
+    hint = "their files would collide on a case-insensitive file system; rename one"
+
+
 class PortTypeMismatch(Diagnostic):
     code = "E201"
     message = "input {port!r} of task {task!r}: {reason} at {path}: expects {wanted}, got {got}"

@@ -6,8 +6,10 @@ from mfile.compiler.messages import (
     Cycle,
     DuplicateTask,
     EmptyPipeline,
+    ReservedTaskId,
     SetInputOnDataset,
     StageOrder,
+    TaskIdsDifferInCase,
     TaskNotInPipeline,
     UnconnectedInput,
     UnknownInputName,
@@ -20,6 +22,7 @@ from mfile.compiler.typer import Typer, produced_type
 from mfile.compiler.values import Member, OutputRef, PipelineDef, SearchDef, TaskDef, TaskUse, auto_id
 from mfile.diagnostics import Reporter, Span
 from mfile.plan import ir
+from mfile.plan.manifest import RESERVED_TASK_IDS
 from mfile.plan.types import VOID, DataType
 
 
@@ -74,16 +77,23 @@ class PipelineBuilder:
                 member = Member(obj, use, stage, index, span)
                 base = obj.id or auto_id(obj)
                 task_id, n = base, 1
-                while task_id in taken:
+                # File names in the run directory: compared without case (macOS, Windows shares)
+                # and never state/jobs.json's name.
+                while task_id.casefold() in taken or task_id.casefold() in RESERVED_TASK_IDS:
                     if obj.id and n == 1:
-                        other = taken[task_id]
-                        self.reporter.report(
-                            DuplicateTask, span, task=task_id, pipeline=self.name, line=other.span.line
-                        )
+                        other = taken.get(task_id.casefold())
+                        if other is None:
+                            self.reporter.report(ReservedTaskId, span, task=task_id, path=RESERVED_TASK_IDS[task_id.casefold()])
+                        elif other.id != task_id:
+                            self.reporter.report(TaskIdsDifferInCase, span, task=task_id, other=other.id, line=other.span.line)
+                        else:
+                            self.reporter.report(
+                                DuplicateTask, span, task=task_id, pipeline=self.name, line=other.span.line
+                            )
                     n += 1
                     task_id = f"{base}_{n}"
                 member.id = task_id
-                taken[task_id] = member
+                taken[task_id.casefold()] = member
                 self.members.append(member)
                 self.by_obj[id(obj)] = member
 

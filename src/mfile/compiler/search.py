@@ -50,7 +50,7 @@ def step_ids(search: SearchDef) -> list[str]:
     for step in search.component.steps:
         base = step.id or auto_id(step)
         name, n = base, 1
-        while name in ids:
+        while name.casefold() in {i.casefold() for i in ids}:  # step directories, any file system
             n += 1
             name = f"{base}_{n}"
         ids.append(name)

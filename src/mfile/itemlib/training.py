@@ -142,7 +142,7 @@ def _fit(net: nn.Module, x: np.ndarray, y: np.ndarray, cfg: FitConfig, ctx: Any,
 
     ckpt_path = Path(getattr(ctx, "checkpoint_dir", ".checkpoint")) / CHECKPOINT
     if ckpt_path.is_file():
-        saved = torch.load(ckpt_path, map_location=device, weights_only=False)
+        saved = torch.load(ckpt_path, map_location=device, weights_only=True)  # tensors and plain values only: never unpickle code
         if saved.get("fingerprint") == fingerprint:
             net.load_state_dict(saved["net"])
             optimizer.load_state_dict(saved["optimizer"])

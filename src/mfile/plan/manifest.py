@@ -89,6 +89,11 @@ def jobs_path(run_dir: Path) -> Path:
     return run_dir / "state" / "jobs.json"
 
 
+# Task ids whose state/<id>.json would be one of the run directory's own files (compared
+# without case: a case-insensitive file system makes Jobs.json the same file).
+RESERVED_TASK_IDS = {"jobs": "state/jobs.json"}
+
+
 def job_script(run_dir: Path, job_name: str) -> Path:
     return run_dir / "jobs" / f"{job_name}.sbatch"
 

@@ -31,6 +31,7 @@ from mfile.diagnostics import Reporter, Span, closest
 from mfile.plan.ir import ItemRef
 
 BUILTIN_ROOT = Path(mfile.__file__).resolve().parent / "items"
+BUILTIN_NAMESPACE = "mfile"
 HEADER_FILE = "MantikHeader"
 PAYLOAD_FILE = "payload.py"
 _PART = re.compile(r"^[A-Za-z0-9._-]+$")
@@ -75,6 +76,7 @@ class ItemCatalog:
         for entry in environ.get("MFILE_ITEMS_PATH", "").split(os.pathsep):
             if entry:
                 self.roots.append(Root(Path(entry), "$MFILE_ITEMS_PATH"))
+        self.builtin = builtin
         if builtin:
             self.roots.append(Root(BUILTIN_ROOT, "built-in"))
         self._usable: list[Root] | None = None
@@ -155,6 +157,14 @@ class ItemCatalog:
 
     def _find(self, parsed: ItemName, roots: list[Root], reporter: Reporter, span: Span) -> tuple[Root, str, bool] | None:
         q = parsed.qualified
+        builtin = [r for r in roots if r.origin == "built-in"]
+        if parsed.namespace == BUILTIN_NAMESPACE and builtin:
+            # mfile/* are the built-ins: an items/ folder beside an M-File from a pull request
+            # (or any root) cannot replace the code behind join, evaluate or normalize.
+            for other in roots:
+                if other.origin != "built-in" and self.versions_in(other.path, q):
+                    reporter.report(header_messages.ShadowedBuiltin, span, name=q, root=str(other.path))
+            roots = builtin
         having = [r for r in roots if self.versions_in(r.path, q)]
         if not having:
             known = sorted({n for r in roots for n in self.names_in(r.path)})
@@ -215,6 +225,8 @@ class ItemCatalog:
         out: list[ResolvedItem] = []
         for root in self.usable_roots(reporter, span):
             for q in sorted(self.names_in(root.path)):
+                if q.startswith(BUILTIN_NAMESPACE + "/") and root.origin != "built-in" and self.builtin:
+                    continue  # never used: see _find
                 for version in self.versions_in(root.path, q):
                     ref = f"{q}:{version}"
                     if ref in seen:

@@ -196,7 +196,7 @@ class AmbiguousSbatchOption(Diagnostic):
     hint = "write the option's full name; allowed: {allowed}"
 
 
-# ----------------------------------------------------------------- item resolution (E330-E337)
+# ----------------------------------------------------------------- item resolution (E330-E338)
 
 
 class BadItemName(Diagnostic):
@@ -239,6 +239,13 @@ class ItemOutsideRoot(Diagnostic):
     code = "E336"
     message = "item {name!r} resolves to {target!r}, outside its item root {root!r}"
     hint = "item directories may not be symbolic links out of their root; copy the item instead"
+
+
+class ShadowedBuiltin(Diagnostic):
+    code = "E338"
+    severity = Severity.WARNING
+    message = "item root {root!r} has its own {name!r}; the built-in item of that name is used"
+    hint = "the namespace mfile/ belongs to mfile's built-in items; give your item another namespace"
 
 
 class ItemNameMismatch(Diagnostic):
