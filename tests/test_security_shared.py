@@ -307,7 +307,7 @@ def test_an_items_folder_beside_the_m_file_cannot_replace_a_built_in(tmp_path: P
     src = tmp_path / "flow.mfile"
     src.write_text(
         'a = MantikItem(name="sec/echo:1").configure(params={"p0": "a"})\n'
-        'j = join(inputs=[a.output, a.output], how="inner")\n'
+        'j = join(inputs=[a.output], how="inner")\n'
         'p = MantikPipeline(stages={"s": [a, j]})\n'
     )
     result = run_mfile("check", str(src), "--format", "json")

@@ -58,7 +58,8 @@ class Checker:
     def catalog(self, file: Path) -> ItemCatalog:
         key = tuple(item_roots_for(file, self.roots))
         if key not in self.catalogs:
-            self.catalogs[key] = ItemCatalog(list(key))
+            beside = [root for root in key[len(self.roots):]]  # an items/ folder beside the M-File
+            self.catalogs[key] = ItemCatalog(list(key[: len(self.roots)]), beside=beside)
         return self.catalogs[key]
 
     def check_text(self, text: str, file: Path, reporter: Reporter) -> ir.Program | None:

@@ -32,6 +32,7 @@ from mfile.plan.ir import ItemRef
 
 BUILTIN_ROOT = Path(mfile.__file__).resolve().parent / "items"
 BUILTIN_NAMESPACE = "mfile"
+BESIDE = "items/ beside the M-File"
 HEADER_FILE = "MantikHeader"
 PAYLOAD_FILE = "payload.py"
 _PART = re.compile(r"^[A-Za-z0-9._-]+$")
@@ -58,7 +59,7 @@ class ItemName:
 @dataclass(frozen=True)
 class Root:
     path: Path
-    origin: str  # "--items", "$MFILE_ITEMS_PATH" or "built-in"
+    origin: str  # "--items", BESIDE, "$MFILE_ITEMS_PATH" or "built-in"
 
 
 @dataclass(frozen=True, eq=False)
@@ -71,8 +72,9 @@ class ResolvedItem:
 
 
 class ItemCatalog:
-    def __init__(self, roots: list[Path], environ: Mapping[str, str] = os.environ, builtin: bool = True) -> None:
-        self.roots = [Root(Path(p), "--items") for p in roots]
+    def __init__(self, roots: list[Path], environ: Mapping[str, str] = os.environ, builtin: bool = True,
+                 beside: list[Path] = ()) -> None:
+        self.roots = [Root(Path(p), "--items") for p in roots] + [Root(Path(p), BESIDE) for p in beside]
         for entry in environ.get("MFILE_ITEMS_PATH", "").split(os.pathsep):
             if entry:
                 self.roots.append(Root(Path(entry), "$MFILE_ITEMS_PATH"))
@@ -157,14 +159,14 @@ class ItemCatalog:
 
     def _find(self, parsed: ItemName, roots: list[Root], reporter: Reporter, span: Span) -> tuple[Root, str, bool] | None:
         q = parsed.qualified
-        builtin = [r for r in roots if r.origin == "built-in"]
-        if parsed.namespace == BUILTIN_NAMESPACE and builtin:
-            # mfile/* are the built-ins: an items/ folder beside an M-File from a pull request
-            # (or any root) cannot replace the code behind join, evaluate or normalize.
+        if parsed.namespace == BUILTIN_NAMESPACE and self.builtin:
+            # An items/ folder beside an M-File (which a pull request may add) cannot replace the
+            # code behind join, evaluate or normalize; roots the user names (--items,
+            # $MFILE_ITEMS_PATH) still may, on purpose.
             for other in roots:
-                if other.origin != "built-in" and self.versions_in(other.path, q):
+                if other.origin == BESIDE and self.versions_in(other.path, q):
                     reporter.report(header_messages.ShadowedBuiltin, span, name=q, root=str(other.path))
-            roots = builtin
+            roots = [r for r in roots if r.origin != BESIDE]
         having = [r for r in roots if self.versions_in(r.path, q)]
         if not having:
             known = sorted({n for r in roots for n in self.names_in(r.path)})
@@ -225,7 +227,7 @@ class ItemCatalog:
         out: list[ResolvedItem] = []
         for root in self.usable_roots(reporter, span):
             for q in sorted(self.names_in(root.path)):
-                if q.startswith(BUILTIN_NAMESPACE + "/") and root.origin != "built-in" and self.builtin:
+                if q.startswith(BUILTIN_NAMESPACE + "/") and root.origin == BESIDE and self.builtin:
                     continue  # never used: see _find
                 for version in self.versions_in(root.path, q):
                     ref = f"{q}:{version}"

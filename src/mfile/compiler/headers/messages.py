@@ -244,8 +244,8 @@ class ItemOutsideRoot(Diagnostic):
 class ShadowedBuiltin(Diagnostic):
     code = "E338"
     severity = Severity.WARNING
-    message = "item root {root!r} has its own {name!r}; the built-in item of that name is used"
-    hint = "the namespace mfile/ belongs to mfile's built-in items; give your item another namespace"
+    message = "the items/ folder beside the M-File ({root!r}) has its own {name!r}; the built-in item is used"
+    hint = "give your item another namespace, or pass its root with --items to replace a built-in on purpose"
 
 
 class ItemNameMismatch(Diagnostic):
