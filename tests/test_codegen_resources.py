@@ -44,7 +44,7 @@ def _account(monkeypatch: pytest.MonkeyPatch) -> None:
 def test_resource_case(case_path: Path) -> None:
     case = yaml.safe_load(case_path.read_text())
     resources = case["resources"]
-    t = task("t", "s", item("demo/x:1.0", case.get("kind", "trainable")), 6, **resources)
+    t = task("t", "s", item("demo/x:1.0", case.get("kind", "trainable"), case.get("item_dir")), 6, **resources)
     reporter = Reporter()
     plan = assemble_plan(program(pipeline("p", [t], {"s": ["t"]})), "p", profile_from_case(case), SOURCE_INFO, HEADERS, reporter)
     got = sorted((r.code, r.span.line, r.span.column) for r in reporter.reports)

@@ -326,3 +326,13 @@ def test_no_checkpoint_is_unpickled_with_code() -> None:
     src = Path(__import__("mfile").__file__).resolve().parent
     calls = [line for p in src.rglob("*.py") for line in p.read_text().splitlines() if "torch.load(" in line]
     assert calls and all("weights_only=True" in line for line in calls), calls
+
+
+def test_a_run_directory_apptainer_cannot_bind_is_refused(tmp_path: Path) -> None:
+    src = tmp_path / "flow.mfile"
+    src.write_text(FLOW)
+    out = tmp_path / "runs,x:y"
+    result = run_mfile("compile", str(src), "--items", str(SEC_ITEMS), "-o", str(out), "--profile", "juwels-booster",
+                       env={"BUDGET_ACCOUNTS": "deepacf"})
+    assert result.returncode == 2 and "--bind" in result.stderr, result.stdout + result.stderr
+    assert not out.exists()

@@ -184,6 +184,9 @@ def write_run_dir(plan: Plan, profile: Profile, out_dir: Path, force: bool = Fal
     ``trust_shared`` (plan.trust).
     """
     target = out_dir / plan.pipeline.name
+    if profile.container.runtime == "apptainer" and any(c in str(target.absolute()) for c in ",:"):
+        raise RunDirError(f"{target.absolute()} contains ',' or ':', which Apptainer's --bind reads as separators; "
+                          "choose an -o without them")
     trust.check_output_root(out_dir, trust_shared=trust_shared)
     if target.exists() or target.is_symlink():
         if not target.is_symlink() and target.is_dir():

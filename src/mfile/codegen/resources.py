@@ -118,6 +118,12 @@ class ImageOutsideRoots(Diagnostic):
     hint = "use an image in the item's directory or under {roots} (profile {profile!r}, [container] image_roots)"
 
 
+class UnbindablePath(Diagnostic):
+    code = "E418"
+    message = "task {task!r}: item directory {path!r} contains {char!r}, which Apptainer's --bind reads as a separator"
+    hint = "move the item root to a path without ',' and ':' (Apptainer binds src[:dest[:opts]], comma-separated)"
+
+
 class NotParallel(Diagnostic):
     code = "E416"
     message = "task {task!r} asks for {what}, but it runs as one process"
@@ -290,6 +296,12 @@ def resolve(task: Task, profile: Profile, reporter: Reporter, fallback: Span) ->
             reporter.report(ImageOutsideRoots, span_of("container"), task=task.id, image=container,
                             roots=", ".join(profile.container.image_roots or ()) or "nothing", profile=profile.name)
             ok = False
+        steps = task.search.steps if task.kind == "search" and task.search is not None else (task,)
+        for directory in sorted({step.item.directory for step in steps if step.item is not None}):
+            char = next((c for c in ",:" if c in directory), None)
+            if char is not None:  # bound by its path: Apptainer would split it
+                reporter.report(UnbindablePath, span_of("container"), task=task.id, path=directory, char=char)
+                ok = False
     requeue = req.requeue
     if requeue is None:
         requeue = profile.requeue_trainables and _trains(task)
