@@ -80,8 +80,16 @@ ITEMS = ["test/digits:1", "test/net28:1", "test/net32:1", "test/table:1", "test/
 PARAMS = ["batch_size", "learning_rate", "epochs", "height", "width", "file", "path", "p", "nope"]
 RESOURCES = ["tasks", "nodes", "cpus_per_task", "gpus", "memory", "time", "partition", "parallel",
              "container", "sbatch_extra", "requeue", "bogus"]
+# sbatch_extra entries: allowed options and their abbreviations, getopt prefixes of options
+# mfile sets or refuses (issue 18), ambiguous prefixes, short options, malformed ones.
+SBATCH_OPTIONS = ["--mail-type=END", "--mail-t=FAIL", "--comment=x", "--comm=x", "--qos=normal", "--nice=5",
+                  "--accou=other", "--part=booster", "--outp=/tmp/x", "--erro=/tmp/x", "--arr=1-9", "--dep=afterok:1",
+                  "--chd=/tmp", "--gpus-per-n=4", "--export=ALL", "--export-file=/tmp/e", "--container=/tmp/b",
+                  "--e=1", "--mail=END", "--ex=n1", "-o", "-A", "--wra=id", "--uid=0", "--x11", "--",
+                  "--comment", "--=x", "--Mail-type=END"]
 RESOURCE_VALUES = ['"00:10:00"', '"1G"', "2", "0", "-1", '"batch"', '"data"', '"none"', '["--exclusive"]',
-                   '["--output=x"]', '["--a\\nb"]', "True", '"99-00:00:00"', '"$(id)"', "100000"]
+                   '["--output=x"]', '["--a\\nb"]', "True", '"99-00:00:00"', '"$(id)"', "100000",
+                   *(f'["{o}"]' for o in SBATCH_OPTIONS), '"/p/project/other/evil.sif"', '"../../x.sif"']
 METRICS = ["accuracy", "rmse", "loss", "nope"]
 
 
@@ -131,7 +139,8 @@ def program(ch: Chooser) -> str:
 def echo_program(ch: Chooser) -> str:
     params = ", ".join(f'"p{i}": {string_literal(ch.pick(HOSTILE_STRINGS), ch)}' for i in range(ch.number(0, 4)))
     res = ch.pick(["", ', resources={"time": "00:05:00"}', ', resources={"tasks": 2, "parallel": "data"}',
-                   f', resources={{"sbatch_extra": [{string_literal(ch.pick(HOSTILE_STRINGS), ch)}]}}'])
+                   f', resources={{"sbatch_extra": [{string_literal(ch.pick(HOSTILE_STRINGS), ch)}]}}',
+                   f', resources={{"sbatch_extra": [{string_literal(ch.pick(SBATCH_OPTIONS), ch)}]}}'])
     stage = string_literal(ch.pick(HOSTILE_STRINGS + ["s", "load"]), ch)
     text = (f'e = MantikItem(name="sec/echo:1").configure(params={{{params}}}{res})\n'
             f"{ch.pick(['p', 'batch', 'pipe_1'])} = MantikPipeline(stages={{{stage}: [e]}})\n")
@@ -249,8 +258,10 @@ COLUMN_TYPES = ["int8", "int32", "int64", "uint8", "float32", "float64", "bool",
                 "complex", "tensor", "{type: tensor, shape: [2, 3], componentType: float32}",
                 '{type: tensor, shape: ["${n}", null], componentType: float64}',
                 "{type: tensor, shape: [-1], componentType: int8}", "[1, 2]", "!!python/object/apply:os.system ['id']"]
-EXECUTION_VALUES = ["4", "64G", "data", '"00:10:00"', "none", "-1", "[--x]", "$(id)"]
+EXECUTION_VALUES = ["4", "64G", "data", '"00:10:00"', "none", "-1", "[--x]", "$(id)",
+                    *(f'["{o}"]' for o in SBATCH_OPTIONS[:20])]
 YAML_SCALARS = ["1", "-5", "0x10", "1e400", "true", "null", "~", "'quoted'", '"dq\\n"', "02:00:00",
+                "1" + ":0" * 200, "0b" + "1" * 300, "9" * 5000,
                 "2026-01-01", "!!str 3", "!!binary aGk=", "!!set {a}", "*anchor", "&anchor x",
                 "!custom x", "<<: *a", "${n}", "'${n}'", '"${missing}"', "|\n  block", ">-\n  folded"]
 

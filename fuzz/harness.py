@@ -26,6 +26,7 @@ from pathlib import Path
 from mfile.compiler.frontend import Checker
 from mfile.diagnostics import Diagnostic, Reporter
 from mfile.mfile_grammar.source import decode_source
+from mfile.plan import sbatch
 
 REPO = Path(__file__).resolve().parent.parent
 ROOTS = [REPO / "tests" / "cases" / "items", REPO / "tests" / "fixtures" / "security_items"]
@@ -124,6 +125,12 @@ def compile_text(text: str, directory: Path, bash_check: bool = False) -> tuple[
             names = _JOB_NAME.findall(body)
             if len(names) != 1:
                 raise Finding(f"{script.name}: job name not sanitised")
+            extra = body.split("# sbatch_extra of the task:\n", 1)[1] if "# sbatch_extra of the task:" in body else ""
+            for line in extra.splitlines():
+                if not line.startswith("#SBATCH "):
+                    break
+                if not sbatch.classify(line[len("#SBATCH "):]).ok:
+                    raise Finding(f"{script.name}: sbatch option outside the allowlist reached the script: {line}")
             if bash_check:
                 result = subprocess.run(["bash", "-n", str(script)], capture_output=True, text=True)
                 if result.returncode != 0:

@@ -201,12 +201,13 @@ def run(
 @click.argument("run_dir", type=click.Path(path_type=Path))
 @click.option("--watch", is_flag=True, help="Refresh until every task is final.")
 @click.option("--interval", default=5.0, show_default=True, help="Seconds between refreshes with --watch.")
+@trust_option
 @_guarded
-def status(run_dir: Path, watch: bool, interval: float) -> int:
+def status(run_dir: Path, watch: bool, interval: float, trust_shared: bool) -> int:
     """Per task: pending / running / completed / failed / cancelled, job id, time, node."""
     from mfile.commands.status import status_command  # see "Commands are imported" above
 
-    return status_command(run_dir, watch=watch, interval=interval)
+    return status_command(run_dir, watch=watch, interval=interval, trust_shared=trust_shared)
 
 
 @main.command()

@@ -21,7 +21,7 @@ from typing import Callable, TextIO
 
 from mfile.diagnostics import terminal_safe
 from mfile.errors import UsageError
-from mfile.plan import manifest
+from mfile.plan import manifest, trust
 from mfile.plan.state import JobRow, is_done, read_jobs, stale_inputs
 from mfile.slurm.query import JobInfo, SlurmQuery, format_elapsed
 
@@ -209,9 +209,11 @@ def status_command(
     query: SlurmQuery | None = None,
     out: TextIO | None = None,
     sleep: Callable[[float], None] = time.sleep,
+    trust_shared: bool = False,
 ) -> int:
     out = out or sys.stdout
     run_dir = Path(run_dir)
+    trust.check_run_dir(run_dir, trust_shared=trust_shared)
     if not manifest.plan_path(run_dir).is_file():
         raise UsageError(f"{run_dir} is not a run directory (no plan.json); run `mfile compile` first")
     query = query or SlurmQuery()

@@ -19,7 +19,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-from mfile.plan import manifest
+from mfile.plan import manifest, trust
 from mfile.plan.ir import Binding, ItemRef, Task
 from mfile.plan.types import Model, Tabular
 from mfile.runtime import io, records
@@ -99,6 +99,11 @@ def describe(task: Task, point: int | None = None) -> str:
 def input_from_task(run_dir: Path, b: Binding, label: str) -> Input:
     """A binding to a plan task's output port, which must be done (its record exists)."""
     src_run = manifest.source_run_dir(run_dir, b.source_pipeline)
+    if b.source_pipeline and trust.problem(run_dir) is None:
+        why = trust.problem(src_run)  # a trusted run dir reads only from a sibling as trusted
+        if why:
+            raise TaskFailure(f"{label}: input {b.port!r} reads from {src_run}, which {why}; "
+                              "refusing to read another user's outputs (docs/security.md, shared file systems)")
     record = manifest.state_path(src_run, b.source_task)
     digest = records.output_digest(record, b.source_port)
     if digest is None:
