@@ -343,7 +343,7 @@ def check_sbatch_extra(task: Task, options: tuple[str, ...], reporter: Reporter,
         if verdict.problem == "malformed":
             reporter.report(MalformedSbatchOption, span, option=option, task=task.id)
         elif verdict.problem is not None:
-            reads = f" (sbatch reads it as --{verdict.name})" if verdict.name else ""
+            reads = verdict.reads
             hint = (f"use the resource field instead ({sbatch.RESERVED[verdict.name]})" if verdict.problem == "reserved" and verdict.name
                     else f"sbatch_extra accepts only: {sbatch.allowed_list()}")
             reporter.report(ReservedSbatchOption, span, option=option, task=task.id, reads=reads, reason=verdict.reason, hint=hint)

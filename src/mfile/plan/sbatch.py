@@ -107,6 +107,12 @@ class Verdict:
     def ok(self) -> bool:
         return self.problem is None
 
+    @property
+    def reads(self) -> str:
+        """`` (sbatch reads it as --full-name)`` when what was written abbreviates it, else ""."""
+        written = self.option.split("=", 1)[0].lstrip("-")
+        return f" (sbatch reads it as --{self.name})" if self.name and written != self.name else ""
+
 
 def resolve_long(word: str) -> tuple[str | None, tuple[str, ...]]:
     """getopt_long's match: an exact name wins, else the one option ``word`` is a prefix of.

@@ -128,7 +128,7 @@ def _allowed_sbatch_options(options: tuple[str, ...], span: Span, reporter: Repo
         elif verdict.problem == "malformed":
             reporter.report(BadResource, span, key="sbatch_extra", reason=f"option {option!r}: {verdict.reason}")
         else:
-            reads = f" (sbatch reads it as --{verdict.name})" if verdict.name else ""
+            reads = verdict.reads
             hint = (f"use the resource field instead ({sbatch.RESERVED[verdict.name]})" if verdict.problem == "reserved" and verdict.name
                     else f"sbatch_extra accepts only: {sbatch.allowed_list()} (docs/security.md)")
             reporter.report(SbatchOptionNotAllowed, span, option=option, reads=reads, reason=verdict.reason, hint=hint)
