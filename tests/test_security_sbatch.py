@@ -10,9 +10,9 @@ import subprocess
 from pathlib import Path
 
 import pytest
+from security_support import SEC_ITEMS, mfile_string, run_mfile
 
 from mfile.plan import sbatch
-from security_support import SEC_ITEMS, mfile_string, run_mfile
 
 BYPASSES = {  # what the issue reproduced, and what sbatch reads
     "--accou=other": "account",

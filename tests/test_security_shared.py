@@ -15,12 +15,12 @@ import tempfile
 from pathlib import Path
 
 import pytest
+from security_support import SEC_ITEMS, run_mfile
 
 from mfile.plan import trust
 from mfile.plan.ir import ItemRef
 from mfile.plan.state import read_record, write_jobs
 from mfile.runtime.models import ModelHandle, PayloadImportError, verify_item
-from security_support import SEC_ITEMS, run_mfile
 
 FLOW = 'echo = MantikItem(name="sec/echo:1").configure(params={"p0": "a"})\np = MantikPipeline(stages={"s": [echo]})\n'
 
@@ -226,7 +226,7 @@ def _item(tmp_path: Path) -> ItemRef:
     d.mkdir()
     (d / "MantikHeader").write_text("kind: trainable\n")
     (d / "payload.py").write_text("KIND = 'genuine'\n")
-    sha = lambda p: hashlib.sha256(p.read_bytes()).hexdigest()  # noqa: E731
+    sha = lambda p: hashlib.sha256(p.read_bytes()).hexdigest()
     return ItemRef(name="t/m", version="1", kind="trainable", directory=str(d),
                    header_sha256=sha(d / "MantikHeader"), payload_sha256=sha(d / "payload.py"))
 

@@ -8,10 +8,11 @@ import shutil
 from pathlib import Path
 
 import pytest
+from security_support import CASE_ITEMS, SEC_ITEMS, mfile_string, run_mfile
 
 from mfile.commands.status import Line, render
-from mfile.diagnostics import Reporter, Span, catalogue, render as render_reports, terminal_safe
-from security_support import CASE_ITEMS, SEC_ITEMS, mfile_string, run_mfile
+from mfile.diagnostics import Reporter, Span, catalogue, terminal_safe
+from mfile.diagnostics import render as render_reports
 
 HOSTILE = "a\x1b[2J\x07b\x9b31mc\u202eevil\u2066d\x85e\u2028f\x00\x7f"
 RAW = ["\x1b", "\x07", "\x9b", "\u202e", "\u2066", "\x85", "\u2028", "\x00", "\x7f"]

@@ -16,7 +16,14 @@ from mfile.compiler.messages import NoPipelines, UnknownPipeline
 from mfile.compiler.program import build_program
 from mfile.compiler.scope import resolve
 from mfile.compiler.typer import Typer
-from mfile.diagnostics import Reporter, Severity, Span, SymlinkOutsideSkipped, UnreadableFile, did_you_mean
+from mfile.diagnostics import (
+    Reporter,
+    Severity,
+    Span,
+    SymlinkOutsideSkipped,
+    UnreadableFile,
+    did_you_mean,
+)
 from mfile.mfile_grammar.parser import parse
 from mfile.mfile_grammar.source import read_source
 from mfile.plan import ir

@@ -17,6 +17,7 @@ from __future__ import annotations
 import datetime as _dt
 import glob
 import json
+import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
