@@ -336,3 +336,19 @@ def test_a_run_directory_apptainer_cannot_bind_is_refused(tmp_path: Path) -> Non
                        env={"BUDGET_ACCOUNTS": "deepacf"})
     assert result.returncode == 2 and "--bind" in result.stderr, result.stdout + result.stderr
     assert not out.exists()
+
+
+def test_submit_never_writes_through_a_state_link_even_when_trusted(tmp_path: Path) -> None:
+    src = tmp_path / "flow.mfile"
+    src.write_text(FLOW)
+    assert compile_(src, tmp_path / "out").returncode == 0
+    run_dir = tmp_path / "out" / "p"
+    victim = tmp_path / "victim"
+    victim.mkdir()
+    shutil.rmtree(run_dir / "state")
+    (run_dir / "state").symlink_to(victim, target_is_directory=True)
+    refused = run_mfile("submit", str(run_dir))
+    assert refused.returncode == 2 and "symbolic link" in refused.stderr, refused.stderr
+    trusted = run_mfile("submit", str(run_dir), "--trust-shared-dir")
+    assert trusted.returncode == 2 and "never writes through" in trusted.stderr, trusted.stderr
+    assert list(victim.iterdir()) == []

@@ -118,6 +118,9 @@ def submit_command(
         raise SubmitError(f"{run_dir} is a symbolic link; submit the run directory itself")
     run_dir = Path(run_dir).resolve()
     trust.check_run_dir(run_dir, trust_shared=trust_shared, out=err)
+    for sub in ("state", "logs"):  # written below: never through a link, trusted or not
+        if (run_dir / sub).is_symlink():
+            raise SubmitError(f"{run_dir / sub} is a symbolic link; mfile never writes through one")
     try:
         plan = manifest.load_plan(manifest.plan_path(run_dir))
     except OSError:

@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import IO
 
 from mfile.diagnostics import terminal_safe
+from mfile.errors import UsageError
 from mfile.plan import manifest
 from mfile.plan.state import tasks_to_run
 
@@ -136,6 +137,8 @@ def run_local(
     only = set(tasks_to_run(plan, run_dir, resume=False, stage=stage)) if stage else None
     units = build_units(plan, force=not resume, only=only)
     logs = manifest.log_dir(run_dir)
+    if logs.is_symlink():
+        raise UsageError(f"{logs} is a symbolic link; mfile never writes through one")
     logs.mkdir(parents=True, exist_ok=True)
     show = Display(stream)
     env = child_env()
@@ -234,7 +237,7 @@ def _start(u: Unit, plan_file: Path, mpirun: str | None, logs: Path, env: dict[s
     cmd = command(plan_file, u, mpirun)
     if u.log.is_symlink():  # a planted link would make the log overwrite its target
         u.log.unlink()
-    fd = os.open(u.log, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, 0o644)
+    fd = os.open(u.log, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, 0o666)  # the umask decides
     with open(fd, "w", encoding="utf-8") as fh:
         fh.write(f"# {' '.join(cmd)}\n")
         fh.flush()

@@ -138,12 +138,12 @@ def no_symlink_on_the_way(base: Path, rel: Path | str) -> bool:
     return True
 
 
-def open_new(path: Path, mode: int = 0o644) -> int:
+def open_new(path: Path, mode: int = 0o666) -> int:
     """Create ``path`` for writing; fails if anything (a symlink included) is already there."""
     return os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | getattr(os, "O_CLOEXEC", 0), mode)
 
 
-def write_atomic(path: Path, text: str, mode: int = 0o644) -> None:
+def write_atomic(path: Path, text: str, mode: int = 0o666) -> None:
     """Write ``text`` to a fresh temporary name beside ``path`` (never through a planted
     symlink), then rename it over ``path`` (a rename replaces a symlink, never its target)."""
     tmp = path.parent / f".{path.name}.tmp-{uuid.uuid4().hex[:12]}"
@@ -162,4 +162,4 @@ def write_atomic(path: Path, text: str, mode: int = 0o644) -> None:
 
 def open_lock(path: Path) -> int:
     """Open (or create) a lock file without following a symlink and without truncating."""
-    return os.open(path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | getattr(os, "O_CLOEXEC", 0), 0o644)
+    return os.open(path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | getattr(os, "O_CLOEXEC", 0), 0o666)
