@@ -36,7 +36,7 @@ from mfile.compiler.frontend import check_paths, front_end
 from mfile.diagnostics import Report, render_text
 from mfile.errors import UsageError
 from mfile.local.executor import run_local
-from mfile.plan import manifest
+from mfile.plan import manifest, trust
 from mfile.plan.manifest import Plan
 from mfile.plan.state import JobRow, is_done, read_jobs
 from mfile.slurm.query import SlurmQuery, format_elapsed
@@ -249,6 +249,7 @@ def compile(  # noqa: A001 - the verb's name, as in `mfile compile`
     out: PathLike | None = None,
     force: bool = False,
     write: bool = True,
+    trust_shared_dir: bool = False,
 ) -> list[CompiledPipeline]:
     """Compile an M-File for a site; one :class:`CompiledPipeline` per pipeline asked for.
 
@@ -256,7 +257,7 @@ def compile(  # noqa: A001 - the verb's name, as in `mfile compile`
     ``OUT/<pipeline>`` are written (default: the project file's output, else ``runs``);
     ``write=False`` plans without writing anything. ``profile`` defaults to the project
     file's, else ``local``. All pipelines are planned before any run directory is written,
-    as ``mfile compile`` does.
+    as ``mfile compile`` does. ``trust_shared_dir``: as ``--trust-shared-dir`` (docs/security.md).
     """
     file = Path(path)
     project = find_config(file)
@@ -270,7 +271,7 @@ def compile(  # noqa: A001 - the verb's name, as in `mfile compile`
     target = Path(out) if out is not None else project.output_or(None, Path("runs"))
     compiled = []
     for plan in plans:
-        run_dir = write_run_dir(plan, site, target, force=force) if write else None
+        run_dir = write_run_dir(plan, site, target, force=force, trust_shared=trust_shared_dir) if write else None
         compiled.append(CompiledPipeline(plan, site, run_dir, found))
     return compiled
 
@@ -301,6 +302,7 @@ def run(
     resume: bool = True,
     jobs: int | None = None,
     stage: str | None = None,
+    trust_shared_dir: bool = False,
 ) -> RunResult:
     """Compile one pipeline with the ``local`` profile and run it on this machine (no Slurm).
 
@@ -318,7 +320,7 @@ def run(
         if len(names) != 1:
             raise UsageError(f"{file} defines {len(names)} pipelines ({', '.join(names) or 'none'}); name one: pipeline=...")
         pipeline = names[0]
-    compiled = compile(file, items, "local", [pipeline], out)[0]
+    compiled = compile(file, items, "local", [pipeline], out, trust_shared_dir=trust_shared_dir)[0]
     assert compiled.run_dir is not None
     log = io.StringIO()
     code = run_local(compiled.run_dir, resume=resume, jobs=jobs, stream=log, stage=stage)
@@ -356,12 +358,14 @@ def submit(
     resume: bool = False,
     stage: str | None = None,
     scheduler: Scheduler | None = None,
+    trust_shared_dir: bool = False,
 ) -> Submission:
     """Queue a compiled run directory on Slurm (``mfile submit``); ``scheduler`` replaces
     sbatch (tests pass ``mfile.slurm.scheduler.FakeScheduler``)."""
     target = Path(run_dir).resolve()
     out, err = io.StringIO(), io.StringIO()
-    code = submit_command(target, dry_run=dry_run, resume=resume, stage=stage, scheduler=scheduler, out=out, err=err)
+    code = submit_command(target, dry_run=dry_run, resume=resume, stage=stage, scheduler=scheduler, out=out, err=err,
+                          trust_shared=trust_shared_dir)
     if code != 0:
         raise SubmitFailed(err.getvalue().strip() or f"mfile submit {target} failed")
     printed = out.getvalue().splitlines()
@@ -401,9 +405,10 @@ class Status:
         return f"`{self.run_dir}` ({when})\n\n" + "\n".join(rows) + note + "\n"
 
 
-def status(run_dir: PathLike, query: SlurmQuery | None = None) -> Status:
+def status(run_dir: PathLike, query: SlurmQuery | None = None, trust_shared_dir: bool = False) -> Status:
     """Where each task of a run directory stands (``mfile status``), asking Slurm once."""
     target = Path(run_dir)
+    trust.check_run_dir(target, trust_shared=trust_shared_dir)
     if not manifest.plan_path(target).is_file():
         raise UsageError(f"{target} is not a run directory (no plan.json); compile it first")
     query = query or SlurmQuery()
