@@ -7,6 +7,7 @@ import math
 from pathlib import Path
 from typing import Any
 
+from suite import goals as goals_mod
 from suite.common import REPO
 
 DOC = REPO / "docs" / "benchmarks.md"
@@ -205,12 +206,50 @@ def profile_lines(p: dict[str, Any]) -> list[str]:
     return out
 
 
+def goal_table(results: dict[str, Any]) -> list[str]:
+    goals = goals_mod.evaluate(results)
+    if not goals:
+        return ["No goal measured yet."]
+    rows = []
+    for g in goals:
+        ratio = "–" if g.ratio is None else f"{g.ratio:.2f}"
+        verdict = "–" if g.met is None else ("met" if g.met else "**missed**")
+        note = g.note or ("" if g.guarded else "not guarded")
+        rows.append([f"`{g.id}`", g.what, g.mfile, g.reference, ratio, g.goal, verdict, note])
+    out = _table(["goal", "what", "mfile", "peer / ceiling (same run)", "ratio", "goal", "verdict", "note"], rows)
+    return out + ["", goals_mod.record(goals)]
+
+
+def goals_lines(g: dict[str, Any]) -> list[str]:
+    out = []
+    c = g.get("check", {})
+    if "check_s" in c:
+        out.append(f"- `mfile check examples/mnist/mnist.mfile`: {c['check_s']:.3f} s, `python -c pass` {c['pass_s']:.3f} s "
+                   f"(medians of {c['runs']}, interleaved): {c['check_s'] / c['pass_s']:.1f}×.")  # fmt: skip
+    p = g.get("parse", {})
+    if "mfile" in p:
+        out.append(f"- Parsing {p['lines']:,} lines (the N = 1,000 workflow): mfile {p['mfile']:.3f} s, `ast.parse` "
+                   f"{p['ast']:.3f} s CPU (best of runs, grammar already loaded): {p['mfile'] / p['ast']:.1f}×.")  # fmt: skip
+    for n, pl in sorted(((k, v) for k, v in g.get("plan", {}).items() if k.isdigit()), key=lambda kv: int(kv[0])):
+        out.append(f"- `plan.json` at N = {int(n):,}: {pl['bytes']:,} bytes, {pl['header_copies']:,} header copies, "
+                   f"{pl['distinct_headers']} distinct headers.")  # fmt: skip
+    r = g.get("run", {})
+    if "per_task_s" in r:
+        walls = ", ".join(f"N = {n}: {t:.2f} s" for n, t in r["wall_s"].items())
+        out.append(f"- `mfile run -j 1` ({walls}): {r['per_task_s']:.3f} s per additional task.")
+    for name, part in g.items():
+        if isinstance(part, dict) and "error" in part:
+            out.append(f"- **{name} failed:** {part['error']}")
+    return out
+
+
 SECTIONS = {
     "planning": ("1. Planning time vs workflow size", planning_lines),
     "profile": ("1b. Where mfile compile spends its time", profile_lines),
     "sweep": ("2. Scheduler load of a 1,000-point hyperparameter sweep", sweep_lines),
     "data": ("3. Data path", data_lines),
     "lint": ("4. Lint throughput", lint_lines),
+    "goals": ("5. Start-up, parse speed, plan size, run overhead", goals_lines),
 }
 
 
@@ -227,6 +266,7 @@ def markdown(results: dict[str, Any], prose: dict[str, str]) -> str:
         ["mfile", mach.get("mfile", "?")],
         ["peers", ", ".join(f"{k} {v}" for k, v in peers.items())],
     ])  # fmt: skip
+    out += ["", "## Goals", "", prose.get("goals_intro", ""), ""] + goal_table(results)
     for key, (title, fn) in SECTIONS.items():
         sec = results.get("sections", {}).get(key)
         out += ["", f"## {title}", ""]
@@ -250,7 +290,7 @@ def markdown(results: dict[str, Any], prose: dict[str, str]) -> str:
 
 
 def terminal(results: dict[str, Any]) -> str:
-    out = []
+    out = ["== Goals", *goal_table(results)[:-1], ""]
     for key, (title, fn) in SECTIONS.items():
         sec = results.get("sections", {}).get(key)
         if sec is None or sec.get("error"):
