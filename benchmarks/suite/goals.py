@@ -166,7 +166,7 @@ def _plan_size(root: Path, items: Path, profile: str, log: Callable[[str], None]
 def _run_overhead(root: Path, items: Path, quick: bool, log: Callable[[str], None]) -> dict[str, Any]:
     """``mfile run -j 1`` of two sizes of the planning workflow (tiny data): the slope is the
     cost of one more task, free of the fixed cost (compile, start-up)."""
-    sizes = (6, 10) if quick else (6, 16)
+    sizes = (6, 10) if quick else (6, 12)
     walls: dict[int, list[float]] = {n: [] for n in sizes}
     for _ in range(1 if quick else 2):
         for n in sizes:
