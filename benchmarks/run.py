@@ -67,6 +67,7 @@ def main(argv: list[str] | None = None) -> int:
     else:
         results = json.loads(RESULTS.read_text()) if RESULTS.exists() else {}
     if not args.report_only:
+        print(common.byte_compile(), flush=True)
         peers = common.ensure_peers(lambda m: print(m, flush=True))
         if not peers.ok:
             print(f"peers unavailable: {peers.reason}", flush=True)

@@ -45,6 +45,22 @@ def mfile_argv() -> list[str]:
     return [str(project_python()), "-m", "mfile.cli"]
 
 
+def byte_compile() -> str:
+    """Byte-compile mfile's sources before timing it, as ``pip install`` does (and did for
+    the peers' venv). Where ``PYTHONDONTWRITEBYTECODE`` is set (this development machine
+    sets it) a source tree never gets its ``.pyc`` files, and every ``mfile`` process then
+    compiles its ~50 modules from source: 0.08 s CPU of a 0.43 s ``mfile check`` here,
+    a cost no installed mfile pays. Reading existing ``.pyc`` files is allowed either way."""
+    import importlib.util
+
+    spec = importlib.util.find_spec("mfile")
+    if spec is None or not spec.submodule_search_locations:
+        return "mfile not importable"
+    root = list(spec.submodule_search_locations)[0]
+    r = subprocess.run([str(project_python()), "-m", "compileall", "-q", root], capture_output=True, text=True)
+    return f"byte-compiled {root}" if r.returncode == 0 else f"compileall failed: {r.stderr.strip()[-200:]}"
+
+
 @dataclass
 class Peers:
     """The peers' venv, or why it is unavailable (then peer columns say so)."""
