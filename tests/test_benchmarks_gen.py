@@ -170,3 +170,46 @@ def test_peers_unavailable_is_reported_not_raised(tmp_path: Path, monkeypatch: p
         "files": 200, "tasks_per_file": 10, "mfile": {"seconds": 2.0, "runs": 1, "per_file_s": 0.01},
         "peers_unavailable": got.reason}}}}, {})  # fmt: skip
     assert "Peer columns unavailable: pip could not install" in text
+
+
+def _goal_results(check_s: float, snake_over_mfile: float, copies: int) -> dict:
+    """Results as the sections leave them, with the figures a goal is judged on."""
+    run = {"command": "c", "quick": True, "date": "d", "wall_s": 1.0}
+    return {"sections": {
+        "goals": {**run, "result": {
+            "check": {"check_s": check_s, "pass_s": 0.02, "runs": 5},
+            "plan": {"100": {"bytes": 300_000, "header_copies": copies, "distinct_headers": 2},
+                     "1000": {"bytes": 3_000_000, "header_copies": copies, "distinct_headers": 2}},
+        }},
+        "planning": {**run, "result": {"sizes": [10, 1000], "times": {"mfile": {"10": 0.4, "1000": 1.0},
+                                          "snakemake": {"10": 2.0, "1000": snake_over_mfile}}}},
+    }}  # fmt: skip
+
+
+def test_goals_are_judged_by_their_ratio() -> None:
+    from suite import goals
+
+    rows = {g.id: g for g in goals.evaluate(_goal_results(check_s=0.08, snake_over_mfile=1.9, copies=2))}
+    assert rows["check-startup"].ratio == pytest.approx(4.0) and rows["check-startup"].met
+    assert rows["compile-vs-snakemake"].ratio == pytest.approx(1.9) and not rows["compile-vs-snakemake"].met
+    assert rows["plan-headers-once"].ratio == 1.0 and rows["plan-headers-once"].met
+    assert "compile-vs-snakemake" in report.markdown(_goal_results(0.08, 1.9, 2), {})
+
+
+def test_quick_run_fails_only_when_a_recorded_goal_regresses(tmp_path: Path) -> None:
+    from suite import goals
+
+    doc = tmp_path / "benchmarks.md"
+    doc.write_text("# table\n" + goals.record(goals.evaluate(_goal_results(0.08, 1.9, 2))) + "\n")
+    assert goals.recorded(doc)["plan-headers-once"]["met"] is True
+    # Within the tolerance, or a goal that was missed anyway: CI passes.
+    assert goals.guard(goals.evaluate(_goal_results(0.11, 1.5, 2)), doc) == []
+    # A goal recorded as met and now missed by more than the tolerance: CI fails, naming it.
+    problems = goals.guard(goals.evaluate(_goal_results(0.2, 1.9, 1000)), doc)
+    assert [p.split(":")[0] for p in problems] == ["check-startup", "plan-headers-once"]
+
+
+def test_quick_run_leaves_docs_alone() -> None:
+    run_py = (REPO / "benchmarks" / "run.py").read_text()
+    assert "QUICK_RESULTS if args.quick" in run_py
+    assert "elif not args.no_docs:" in run_py  # docs are written only by a full run
