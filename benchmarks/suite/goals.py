@@ -103,10 +103,12 @@ def _check_startup(quick: bool, log: Callable[[str], None]) -> dict[str, Any]:
         r = run_timed(check, cwd=REPO)
         if r.returncode != 0:
             return {"error": f"exit {r.returncode}: {(r.stderr or r.stdout).strip()[-300:]}"}
-        mf.append(r.seconds)
-        py.append(run_timed(bare).seconds)
-    out = {"check_s": median(mf), "pass_s": median(py), "runs": runs}
-    log(f"  mfile check mnist {out['check_s']:.3f} s, python -c pass {out['pass_s']:.3f} s (medians of {runs})")
+        mf.append(r)
+        py.append(run_timed(bare))
+    out = {"check_s": median([r.seconds for r in mf]), "pass_s": median([r.seconds for r in py]),
+           "check_cpu_s": median([r.cpu for r in mf]), "pass_cpu_s": median([r.cpu for r in py]), "runs": runs}  # fmt: skip
+    log(f"  mfile check mnist {out['check_s']:.3f} s ({out['check_cpu_s']:.3f} s CPU), python -c pass "
+        f"{out['pass_s']:.3f} s ({out['pass_cpu_s']:.3f} s CPU) (medians of {runs})")  # fmt: skip
     return out
 
 
@@ -214,7 +216,12 @@ def evaluate(results: dict[str, Any]) -> list[Goal]:
     rows: list[Goal] = []
 
     c = g.get("check", {})
-    if "check_s" in c:
+    if "check_cpu_s" in c:  # judged on CPU time: a loaded machine stretches wall time of short processes most
+        rows.append(Goal("check-startup", "`mfile check examples/mnist/mnist.mfile`, whole process (CPU time)",
+                         f"{c['check_cpu_s']:.3f} s CPU ({c['check_s']:.3f} s wall)",
+                         f"`python -c pass` {c['pass_cpu_s']:.3f} s CPU ({c['pass_s']:.3f} s wall)",
+                         c["check_cpu_s"] / c["pass_cpu_s"], 5.0, "lower", "≤ 5× `python -c pass` (≤ 0.15 s)"))  # fmt: skip
+    elif "check_s" in c:
         rows.append(Goal("check-startup", "`mfile check examples/mnist/mnist.mfile`, whole process",
                          f"{c['check_s']:.3f} s", f"`python -c pass` {c['pass_s']:.3f} s",
                          c["check_s"] / c["pass_s"], 5.0, "lower", "≤ 5× `python -c pass` (≤ 0.15 s)"))  # fmt: skip
