@@ -3,6 +3,7 @@
     .venv/bin/python benchmarks/run.py                 # everything (~15 min here)
     .venv/bin/python benchmarks/run.py --quick         # small sizes (CI): guards the goals, leaves docs/ alone
     .venv/bin/python benchmarks/run.py --only planning # one section; the others keep their last results
+                                                       # (or, without results here, their text in docs/)
 
 Sections: planning (time vs N), profile (where `mfile compile` spends its time, py-spy),
 sweep (sbatch calls for a 1,000-point grid), data (hand-off and data-parallel normalize vs
@@ -110,7 +111,8 @@ def main(argv: list[str] | None = None) -> int:
             report.plot(sections["planning"]["result"])
         texts = prose.texts()
         texts["closing"] = prose.closing(results)
-        report.DOC.write_text(report.markdown(results, texts), encoding="utf-8")
+        previous = report.DOC.read_text(encoding="utf-8") if report.DOC.exists() else None
+        report.DOC.write_text(report.markdown(results, texts, previous), encoding="utf-8")
         print(f"wrote {report.DOC.relative_to(common.REPO)} and {report.PLOT.relative_to(common.REPO)}")
     print(f"total {time.perf_counter() - t_start:.0f} s ({shlex.join(sys.argv)})")
     return 1 if failed else 0
