@@ -302,5 +302,6 @@ def machine(peers: Peers) -> dict[str, Any]:
         "os": f"{platform.system()} {platform.release()}",
         "python": platform.python_version(),
         "mfile": mfile_version,
+        "load": " / ".join(f"{x:.1f}" for x in os.getloadavg()),  # 1, 5, 15 min, when the run began
         "peers": peers.versions if peers.ok else {"unavailable": peers.reason},
     }

@@ -289,7 +289,7 @@ def markdown(results: dict[str, Any], prose: dict[str, str], previous: str | Non
         ["memory", f"{mach.get('memory_gib', '?')} GiB"], ["OS", mach.get("os", "?")], ["Python", mach.get("python", "?")],
         ["mfile", mach.get("mfile", "?")],
         ["peers", ", ".join(f"{k} {v}" for k, v in peers.items())],
-    ])  # fmt: skip
+    ] + ([["load average at start (1 / 5 / 15 min)", mach["load"]]] if mach.get("load") else []))  # fmt: skip
     out += ["", "## Goals", "", prose.get("goals_intro", ""), ""] + goal_table(results)
     kept = _previous_sections(previous)
     for key, (title, fn) in SECTIONS.items():
