@@ -60,6 +60,25 @@ print(json.dumps({**best, "lines": text.count("\n")}))
 """
 
 
+# CPU time of each import on the path of `mfile check`, in the order check meets them, in a
+# fresh process: what start-up is made of (each line includes what the lines above left out).
+_IMPORT_STEPS = (
+    ("click", "import click"),
+    ("yaml", "import yaml"),
+    ("pydantic", "import pydantic; from pydantic import BaseModel"),
+    ("plan/types.py (first models built)", "import mfile.plan.types"),
+    ("plan/ir.py", "import mfile.plan.ir"),
+    ("lark", "import lark"),
+    ("grammar load (parser.py)", "import mfile.mfile_grammar.parser"),
+    ("the rest of commands/check.py", "import mfile.commands.check"),
+)
+_IMPORT_SCRIPT = (
+    "import json, time\nc = time.process_time\nout = {'interpreter': c()}\n"
+    + "".join(f"t = c(); {code}; out[{name!r}] = c() - t\n" for name, code in _IMPORT_STEPS)
+    + "print(json.dumps(out))\n"
+)
+
+
 @dataclass
 class Goal:
     """One row of the goals table. ``ratio`` is the guarded figure; ``better`` says which
@@ -105,7 +124,14 @@ def _check_startup(quick: bool, log: Callable[[str], None]) -> dict[str, Any]:
             return {"error": f"exit {r.returncode}: {(r.stderr or r.stdout).strip()[-300:]}"}
         mf.append(r)
         py.append(run_timed(bare))
-    out = {"check_s": median([r.seconds for r in mf]), "pass_s": median([r.seconds for r in py]),
+    parts = []
+    for _ in range(3):
+        r = run_timed([str(project_python()), "-c", _IMPORT_SCRIPT], cwd=REPO)
+        if r.returncode == 0:
+            parts.append(json.loads(r.stdout.strip().splitlines()[-1]))
+    imports = {k: median([p[k] for p in parts]) for k in (parts[0] if parts else {})}
+    out = {"imports_cpu_s": imports,
+           "check_s": median([r.seconds for r in mf]), "pass_s": median([r.seconds for r in py]),
            "check_cpu_s": median([r.cpu for r in mf]), "pass_cpu_s": median([r.cpu for r in py]), "runs": runs}  # fmt: skip
     log(f"  mfile check mnist {out['check_s']:.3f} s ({out['check_cpu_s']:.3f} s CPU), python -c pass "
         f"{out['pass_s']:.3f} s ({out['pass_cpu_s']:.3f} s CPU) (medians of {runs})")  # fmt: skip

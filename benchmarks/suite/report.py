@@ -236,6 +236,10 @@ def goals_lines(g: dict[str, Any]) -> list[str]:
         if "check_cpu_s" in c:
             out.append(f"- The same in CPU time: {c['check_cpu_s']:.3f} s against {c['pass_cpu_s']:.3f} s: "
                        f"{c['check_cpu_s'] / c['pass_cpu_s']:.1f}×.")  # fmt: skip
+        if c.get("imports_cpu_s"):
+            parts = ", ".join(f"{k} {1000 * v:.0f} ms" for k, v in c["imports_cpu_s"].items())
+            out.append(f"- Start-up of `mfile check` by import, CPU time in a fresh process (median of 3): {parts}; "
+                       f"{1000 * sum(c['imports_cpu_s'].values()):.0f} ms before the first file is read.")  # fmt: skip
     p = g.get("parse", {})
     if "mfile" in p:
         out.append(f"- Parsing {p['lines']:,} lines (the N = 1,000 workflow): mfile {p['mfile']:.3f} s, `ast.parse` "
