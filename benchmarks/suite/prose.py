@@ -56,6 +56,16 @@ def closing(results: dict[str, Any]) -> str:
             factor = g.ratio / g.threshold if g.better == "lower" else g.threshold / g.ratio  # type: ignore[operator]
             out.append(f"- Goal `{g.id}` ({g.goal}): missed, {g.ratio:.2f} against {g.threshold:g}, "
                        f"a factor {factor:.1f} away.")  # fmt: skip
+    check = secs.get("goals", {}).get("result", {}).get("check", {})
+    imports = check.get("imports_cpu_s") or {}
+    libs = sum(v for k, v in imports.items() if k in ("click", "yaml", "pydantic", "lark"))
+    if libs and check.get("pass_cpu_s"):
+        out.append(
+            f"- Start-up of `mfile check`: importing click, yaml, pydantic and lark alone costs {1000 * libs:.0f} ms CPU, "
+            f"{libs / check['pass_cpu_s']:.0f}× `python -c pass`, before mfile builds a model or loads its grammar: "
+            "5× is out of reach while the check path loads these libraries; it needs headers checked without "
+            "pydantic and a grammar without lark's run-time set-up, or a resident process (the language server)."
+        )
     p = secs.get("planning", {}).get("result", {})
     times = p.get("times", {})
     m, s = times.get("mfile", {}).get("1000"), times.get("snakemake", {}).get("1000")
