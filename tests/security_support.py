@@ -90,17 +90,24 @@ shift
 exec "$@"
 """
 
+SRUN_SHIM = r"""#!/bin/bash
+# srun [--options] CMD...: the job step, one rank (these tests run one-rank tasks), in place.
+printf '%s\0' "$@" >"$SHIM_STATE/srun.args"
+while [[ "$1" == --* ]]; do shift; done
+SLURM_PROCID=0 SLURM_LOCALID=0 SLURM_STEP_ID=0 exec "$@"
+"""
+
 MODULE_SHIM = """#!/bin/bash
 printf '%s\\0' "$@" >>"$SHIM_STATE/module.args"
 """
 
 
 def install_shims(bin_dir: Path, state: Path, python: str | None = None) -> dict[str, str]:
-    """Shims on PATH for sbatch, apptainer, module (and python, for images whose Python is
+    """Shims on PATH for sbatch, srun, apptainer, module (and python, for images whose Python is
     ``python``); returns the environment to run scripts with."""
     bin_dir.mkdir(parents=True, exist_ok=True)
     state.mkdir(parents=True, exist_ok=True)
-    shims = {"sbatch": SBATCH_SHIM, "apptainer": APPTAINER_SHIM, "module": MODULE_SHIM,
+    shims = {"sbatch": SBATCH_SHIM, "srun": SRUN_SHIM, "apptainer": APPTAINER_SHIM, "module": MODULE_SHIM,
              "python": f'#!/bin/bash\nexec {python or sys.executable} "$@"\n'}
     for name, body in shims.items():
         path = bin_dir / name

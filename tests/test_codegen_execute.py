@@ -35,8 +35,9 @@ task = next(t for t in plan["pipeline"]["tasks"] if t["id"] == argv[3])
 probe = plan_path.parent / "probe"
 probe.mkdir(exist_ok=True)
 rank = os.environ.get("RANK", "?")
-keys = ("WORLD_SIZE", "LOCAL_RANK", "MASTER_ADDR", "MASTER_PORT", "APPTAINERENV_RANK",
-        "APPTAINERENV_SLURM_ARRAY_TASK_ID", "APPTAINERENV_CUDA_VISIBLE_DEVICES", "SRUN_CPUS_PER_TASK")
+keys = ("RANK", "WORLD_SIZE", "LOCAL_RANK", "MASTER_ADDR", "MASTER_PORT", "SLURM_ARRAY_TASK_ID",
+        "CUDA_VISIBLE_DEVICES", "SLURM_CPUS_PER_TASK", "OMP_NUM_THREADS", "NCCL_SOCKET_IFNAME",
+        "GLOO_SOCKET_IFNAME", "NCCL_IB_TIMEOUT", "UCX_RC_TIMEOUT", "NCCL_DEBUG", "PROJECT")
 record = {"argv": argv, "params": task["params"], "rank": rank, "env": {k: os.environ.get(k) for k in keys}}
 (probe / f"{argv[3]}.{rank}.json").write_text(json.dumps(record))
 if (probe / "mode").exists() and (probe / "mode").read_text() == "checkpoint":
@@ -52,13 +53,23 @@ if (probe / "mode").exists() and (probe / "mode").read_text() == "checkpoint":
 SHIMS = {
     "python": '#!/bin/bash\nexec {py} {fake} "$@"\n',
     "apptainer": """#!/bin/bash
-# apptainer exec [options] IMAGE COMMAND...: record, drop options and image, run COMMAND.
+# apptainer exec [options] IMAGE COMMAND...: record, drop options and image, run COMMAND; with
+# --cleanenv in an environment like Apptainer's: only APPTAINERENV_X, as X (and PATH to find
+# python), so what reaches a rank is what would reach it inside the container.
 printf '%s\\n' "$@" >"$PWD/probe/apptainer.$$.args"
 shift
+clean=0
 while [[ $# -gt 0 ]]; do
-    case "$1" in --bind) shift 2 ;; --*) shift ;; *) break ;; esac
+    case "$1" in --bind) shift 2 ;; --cleanenv) clean=1; shift ;; --*) shift ;; *) break ;; esac
 done
 shift
+if [[ $clean -eq 1 ]]; then
+    inside=("PATH=$PATH")
+    for name in $(compgen -e); do
+        if [[ "$name" == APPTAINERENV_* ]]; then inside+=("${name#APPTAINERENV_}=${!name}"); fi
+    done
+    exec env -i "${inside[@]}" "$@"
+fi
 exec "$@"
 """,
     "srun": """#!/bin/bash
@@ -70,8 +81,17 @@ for ((i = 0; i < SLURM_NTASKS; i++)); do
     SLURM_PROCID=$i SLURM_LOCALID=$((i % 4)) "$@" &
     pids+=($!)
 done
+# Like srun: signals it gets (the batch shell's USR1) are forwarded to the tasks.
+trap 'kill -USR1 "${pids[@]}" 2>/dev/null || true' USR1
 rc=0
-for p in "${pids[@]}"; do wait "$p" || rc=$?; done
+for p in "${pids[@]}"; do
+    while true; do
+        s=0
+        wait "$p" || s=$?
+        if ! kill -0 "$p" 2>/dev/null; then break; fi
+    done
+    if [[ $s -ne 0 ]]; then rc=$s; fi
+done
 exit $rc
 """,
     "scontrol": """#!/bin/bash
@@ -150,23 +170,50 @@ def test_hostile_parameters_reach_the_task_unchanged_and_execute_nothing(tmp_pat
 def test_ddp_ranks_get_their_environment_through_srun_and_apptainer(tmp_path: Path, shims: Path, monkeypatch) -> None:
     monkeypatch.setenv("BUDGET_ACCOUNTS", "deepacf")
     _, _, run_dir = _compile(era5_program(), "era5", "juwels-booster", tmp_path / "runs")
-    env = _env(shims, SLURM_NTASKS="8", SLURM_CPUS_PER_TASK="12", SCRATCH=str(tmp_path / "scratch"))
+    env = _env(shims, SLURM_NTASKS="8", SLURM_CPUS_PER_TASK="24", SCRATCH=str(tmp_path / "scratch"),
+               FASTDATA=str(tmp_path / "fastdata"), DATA=str(tmp_path / "nowhere"), NCCL_DEBUG="INFO")
+    for name in ("project", "scratch", "fastdata"):
+        (tmp_path / name).mkdir()
     proc = subprocess.run(["bash", "jobs/train.sbatch"], cwd=run_dir, env=env, capture_output=True, text=True, timeout=60)
     assert proc.returncode == 0, proc.stderr
     records = [_probe(run_dir, "train", str(r)) for r in range(8)]
-    assert sorted(r["env"]["APPTAINERENV_RANK"] for r in records) == [str(r) for r in range(8)]
+    # What each rank sees inside the container (the shim keeps only what --cleanenv would).
+    assert sorted(r["env"]["RANK"] for r in records) == [str(r) for r in range(8)]
     for r in records:
         assert r["env"]["WORLD_SIZE"] == "8"
         assert r["env"]["MASTER_ADDR"] == "jwb0001i"  # first node + the interconnect suffix
         assert r["env"]["MASTER_PORT"] == str(29500 + 4242 % 1000)
-        assert r["env"]["SRUN_CPUS_PER_TASK"] == "12"
-        assert r["env"]["APPTAINERENV_CUDA_VISIBLE_DEVICES"] == "0,1,2,3"
+        assert r["env"]["SLURM_CPUS_PER_TASK"] == "24"
+        assert r["env"]["CUDA_VISIBLE_DEVICES"] == "0,1,2,3"
+        # The profile's [env] and one OpenMP thread per physical core (24 threads = 12 cores).
+        assert (r["env"]["NCCL_SOCKET_IFNAME"], r["env"]["GLOO_SOCKET_IFNAME"]) == ("ib0", "ib0")
+        assert (r["env"]["NCCL_IB_TIMEOUT"], r["env"]["UCX_RC_TIMEOUT"]) == ("50", "4s")
+        assert r["env"]["OMP_NUM_THREADS"] == "12"
+        assert r["env"]["NCCL_DEBUG"] == "INFO"  # exported before sbatch: passed on too
+        assert r["env"]["PROJECT"] is None  # what is not passed stays outside
     assert (run_dir / "probe" / "srun.args").read_text().splitlines()[:2] == ["--mpi=pspmix", "--cpu-bind=none"]
     args = next((run_dir / "probe").glob("apptainer.*.args")).read_text().splitlines()
     assert args[:3] == ["exec", "--cleanenv", "--nv"]
     binds = [args[i + 1] for i, a in enumerate(args) if a == "--bind"]
-    assert binds == [str(run_dir), "/p/project/items/demo/unet/2.1", str(tmp_path / "project"), str(tmp_path / "scratch")]
-    assert str(tmp_path / "project/mfile/mfile-runtime.sif") in args
+    # $DATA is set but does not exist on this node: not bound (apptainer would refuse the bind).
+    assert binds == [str(run_dir), "/p/project/items/demo/unet/2.1", str(tmp_path / "project"), str(tmp_path / "scratch"),
+                     str(tmp_path / "fastdata")]
+    assert str(tmp_path / "project/mfile/mfile-cuda.sif") in args
+
+
+def test_a_task_env_reaches_every_rank_quoted(tmp_path: Path, shims: Path, monkeypatch) -> None:
+    monkeypatch.setenv("BUDGET_ACCOUNTS", "deepacf")
+    value = "a b;$(touch pwned)'\"`id`"
+    program = mnist_program(gpus=1, time="00:30:00", env={"MY_SETTING": value, "OMP_NUM_THREADS": "3"})
+    _, _, run_dir = _compile(program, "mnist", "juwels-booster", tmp_path / "runs")
+    (tmp_path / "project").mkdir()
+    fake = FAKE_RUNTIME.replace('"PROJECT")', '"PROJECT", "MY_SETTING")')
+    (shims.parent / "fake_runtime.py").write_text(fake)
+    proc = subprocess.run(["bash", "jobs/train.sbatch"], cwd=run_dir, env=_env(shims), capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    got = _probe(run_dir, "train")
+    assert got["env"]["MY_SETTING"] == value and got["env"]["OMP_NUM_THREADS"] == "3"  # the task's own wins
+    assert not (run_dir / "pwned").exists()
 
 
 def test_array_element_reads_its_index_through_apptainer(tmp_path: Path, shims: Path, monkeypatch) -> None:
@@ -177,7 +224,8 @@ def test_array_element_reads_its_index_through_apptainer(tmp_path: Path, shims: 
     assert proc.returncode == 0, proc.stderr
     got = _probe(run_dir, "tune")
     assert got["argv"][3:] == ["tune", "--point-from-env"]
-    assert got["env"]["APPTAINERENV_SLURM_ARRAY_TASK_ID"] == "2"
+    assert got["env"]["SLURM_ARRAY_TASK_ID"] == "2"
+    assert got["env"]["OMP_NUM_THREADS"] == "40"  # one task on an 80-thread gpus node: 40 cores
 
 
 def test_usr1_before_the_time_limit_checkpoints_and_requeues(tmp_path: Path, shims: Path, monkeypatch) -> None:
@@ -260,7 +308,9 @@ def test_modules_are_loaded_before_set_u_and_pass_shellcheck(tmp_path: Path, mon
     from golden_util import check_shell
 
     monkeypatch.setenv("BUDGET_ACCOUNTS", "deepacf")
-    _, _, run_dir = _compile(mnist_program(), "mnist", "juwels-booster", tmp_path / "runs", modules=("Stages/2025", "Apptainer-Tools"))
+    _, _, run_dir = _compile(mnist_program(), "mnist", "juwels-booster", tmp_path / "runs", environment="modules")
     text = (run_dir / "jobs" / "train.sbatch").read_text()
-    assert "set +u\nmodule load Stages/2025 Apptainer-Tools\nset -u\n" in text
+    assert "set +u\nmodule load Stages/2025 GCC ParaStationMPI PyTorch mpi4py\nset -u\n" in text
+    assert 'cmd+=("${PROJECT:?is not set: the venv is under it}"/mfile/venv-booster/bin/python -m mfile.runtime' in text
+    assert "apptainer" not in text and "--nv" not in text
     check_shell([run_dir / "jobs" / "train.sbatch"])

@@ -38,7 +38,9 @@ def test_plan_json_records_what_reproduces_the_run(tmp_path: Path) -> None:
     assert data["mfile_version"] == __version__
     assert data["source"] == {"path": SOURCE_INFO.path, "sha256": SOURCE_INFO.sha256}
     assert data["headers"][0]["sha256"] == "0" * 64
-    assert data["profile"] == {"name": "juwels-booster", "container": "apptainer", "mpi": "srun", "interconnect_suffix": "i"}
+    assert data["profile"] == {"name": "juwels-booster", "container": "apptainer", "mpi": "srun", "interconnect_suffix": "i",
+                               "gpu_required": True, "gpu_environment": profile.gpu_environment()}
+    assert "mfile-cuda.sif" in data["profile"]["gpu_environment"] and "module load Stages/" in data["profile"]["gpu_environment"]
     assert data["extra"]["slurm"]["account"] == "deepacf"  # the first of $BUDGET_ACCOUNTS
     assert data["extra"]["slurm"]["profile_sha256"] == profile.sha256
     assert "demo/mnist-cnn:1.0" in data["extra"]["items"]
@@ -104,6 +106,17 @@ def test_budget_on_shared_nodes_counts_requested_cores() -> None:
     plan, profile = _plan(mnist_program(tasks=2, cpus_per_task=2, time="01:00:00"), "mnist", "local")
     costs = {c.job: c for c in job_costs(plan, profile)}
     assert costs["train"].core_hours == 4.0 and costs["train"].gpu_hours == 0.0
+
+
+def test_budget_counts_physical_cores_where_slurm_counts_threads() -> None:
+    """JSC's unit: a Booster node-hour is 48 core-hours, although Slurm gives 96 CPUs; on a
+    shared node with 2 threads per core, 4 CPUs are 2 cores."""
+    plan, profile = _plan(mnist_program(gpus=4, time="01:00:00"), "mnist")
+    assert plan.task("train").resources.cpus_per_task == 24
+    assert {c.job: c for c in job_costs(plan, profile)}["train"].core_hours == 48.0
+    shared = profile.model_copy(update={"exclusive_nodes": False})
+    plan, _ = _plan(mnist_program(gpus=1, cpus_per_task=4, time="01:00:00"), "mnist")
+    assert {c.job: c for c in job_costs(plan, shared)}["train"].core_hours == 2.0
 
 
 def test_recompile_keeps_the_finished_points_of_an_unfinished_search(tmp_path: Path) -> None:

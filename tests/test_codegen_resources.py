@@ -132,10 +132,12 @@ def test_defaults_fill_every_field() -> None:
     t = task("t", "s", item("demo/x:1.0", "trainable"), 6, gpus=4)
     plan = assemble_plan(program(pipeline("p", [t], {"s": ["t"]})), "p", load_profile("juwels-booster"), SOURCE_INFO, HEADERS, Reporter())
     res = plan.task("t").resources
-    # DDP: one rank per GPU, the node's cores shared among them, the profile's default time.
+    # DDP: one rank per GPU, the node's hardware threads shared among them (96 / 4), the
+    # profile's default time; one OpenMP thread per physical core; the profile's [env].
     assert (res.partition, res.nodes, res.tasks, res.cpus_per_task, res.gpus, res.time, res.requeue) == (
-        "booster", 1, 4, 12, 4, "01:00:00", True)
-    assert res.container == "$PROJECT/mfile/mfile-runtime.sif"
+        "booster", 1, 4, 24, 4, "01:00:00", True)
+    assert res.container == "$PROJECT/mfile/mfile-cuda.sif" and res.environment == "apptainer"
+    assert res.env["OMP_NUM_THREADS"] == "12" and res.env["NCCL_SOCKET_IFNAME"] == "ib0"
     assert res.origin["gpus"] == loc(6, 30, 8)
 
 

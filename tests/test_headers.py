@@ -284,6 +284,24 @@ def test_resources_from_mapping_for_configure() -> None:
     assert res.origin["gpus"].column == 20 and res.origin["tasks"].file == "h"
 
 
+def test_env_device_and_environment_resources() -> None:
+    spans = {k: Span("pipe.mfile", 9, c, 9, c + 5) for k, c in (("env", 20), ("device", 30), ("environment", 40))}
+    base = Resources(env={"NCCL_DEBUG": "WARN", "KEEP": "1"})
+    ok = Reporter()
+    res = resources_from_mapping({"env": {"NCCL_DEBUG": "INFO", "N": 4}, "device": "cpu", "environment": "modules"}, spans, ok, base)
+    assert res is not None and ok.reports == []
+    # configure()'s env adds to the header's (and wins where both name a variable).
+    assert res.env == {"KEEP": "1", "N": "4", "NCCL_DEBUG": "INFO"}
+    assert (res.device, res.environment) == ("cpu", "modules")
+    for bad in ({"env": {"SLURM_NTASKS": "2"}}, {"env": {"1X": "a"}}, {"env": {"X": "a\nb"}}, {"env": {"X": [1]}},
+                {"env": "NCCL_DEBUG=INFO"}, {"device": "gpu"}, {"environment": "docker"}):
+        reporter = Reporter()
+        assert resources_from_mapping(bad, spans, reporter) is None, bad
+        [report] = reporter.reports
+        key = next(iter(bad))
+        assert (report.code, report.span.column) == ("E322", spans[key].column), bad
+
+
 def test_execution_origin_points_at_header_lines() -> None:
     header, _ = load(HERE / "ok" / "execution.yaml")
     assert header is not None

@@ -1,13 +1,15 @@
 """The compute-budget estimate ``mfile compile`` prints: what the plan costs at the requested
 walltimes, since JUWELS projects run on a budget.
 
-Node-hours = nodes x walltime (x array elements). Core-hours count every core of a node where
-the site gives nodes whole (JSC charges them), else the cores asked for. GPU-hours count the
-GPUs asked for.
+Node-hours = nodes x walltime (x array elements). Core-hours are JSC's accounting unit:
+physical cores (a Booster node-hour is charged as 48 core-hours), every core of a node where
+the site gives nodes whole, else the cores behind the CPUs asked for (Slurm's CPUs are hardware
+threads: 2 per core on JUWELS). GPU-hours count the GPUs asked for.
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 from mfile.codegen.jobs import plan_jobs
@@ -37,9 +39,12 @@ def job_costs(plan: Plan, profile: Profile) -> list[Cost]:
             partition, nodes, cores, gpus, time = profile.cpu_partition, 1, 1, 0, profile.select_time
         else:
             partition, nodes, time = res.partition or profile.cpu_partition, res.nodes or 1, res.time or profile.default_time
-            cores = (res.tasks or 1) // nodes * (res.cpus_per_task or 1)
+            cpus = (res.tasks or 1) // nodes * (res.cpus_per_task or 1)
             gpus = res.gpus or 0
         part = profile.partitions[partition]
+        if job.kind != "select":
+            # Slurm's CPUs are hardware threads; JSC charges physical cores (a Booster node-hour = 48).
+            cores = math.ceil(cpus / part.threads_per_core)
         if profile.exclusive_nodes:
             cores = part.cores_per_node
         hours = (parse_time(time) or 0) / 3600 * job.elements

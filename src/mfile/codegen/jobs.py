@@ -133,7 +133,7 @@ def assemble_plan(
     items = sorted({(t.item.name, t.item.version) for t in _all_tasks(tasks) if t.item is not None})
     slurm = {
         "account": account,
-        "python": profile.python or sys.executable if profile.container.runtime == "none" else profile.container.python,
+        "python": profile.python or sys.executable,  # environment "none"; the others name their own
         "profile_sha256": profile.sha256,
         "profile": profile.model_dump(mode="json", exclude={"sha256"}),
     }

@@ -16,6 +16,7 @@ from typing import Literal
 
 from pydantic import Field, ValidationError, field_validator, model_validator
 
+from mfile.plan.environment import env_name_problem
 from mfile.plan.frozen import Frozen
 from mfile.plan.manifest import ProfileInfo
 from mfile.plan.units import parse_time
@@ -41,6 +42,9 @@ class Partition(Frozen):
     default_time: str | None = None
     max_nodes: int = Field(gt=0)
     description: str = ""
+    # The Apptainer image of this partition's tasks (a CUDA image for GPU partitions); None:
+    # the profile's [container] image.
+    image: str | None = None
 
     @property
     def cpus_per_node(self) -> int:
@@ -49,9 +53,8 @@ class Partition(Frozen):
 
 
 class Container(Frozen):
-    """How a job step starts the runtime image (``runtime = "none"``: the compiler's Python)."""
+    """How a job step starts the runtime image (``environment = "apptainer"``)."""
 
-    runtime: Literal["apptainer", "none"] = "none"
     command: tuple[str, ...] = ("apptainer", "exec")
     flags: tuple[str, ...] = ("--cleanenv",)
     gpu_flags: tuple[str, ...] = ("--nv",)
@@ -72,6 +75,21 @@ class Container(Frozen):
         return names
 
 
+class Modules(Frozen):
+    """The site's module stack plus a venv on top (``environment = "modules"``, no container)."""
+
+    load: tuple[str, ...] = ()  # `module load` words, in order (a Stages release first on JSC)
+    venv: str | None = None  # the venv's directory; tasks run its bin/python ("$VAR/..." allowed)
+
+    @field_validator("load")
+    @classmethod
+    def _plain_modules(cls, names: tuple[str, ...]) -> tuple[str, ...]:
+        for name in names:
+            if not _PLAIN_WORD.fullmatch(name):
+                raise ValueError(f"module {name!r} contains characters that need quoting")
+        return names
+
+
 class Mpi(Frozen):
     """How several ranks are started: ``srun`` with these arguments, or not at all."""
 
@@ -89,9 +107,17 @@ class Profile(Frozen):
     # Environment variable that holds the account (JSC: `jutil env activate -p P` sets it).
     account_env: str | None = "BUDGET_ACCOUNTS"
     account_required: bool = True
+    # How tasks get their software, unless a task says otherwise (resources `environment`):
+    # "apptainer" ([container]), "modules" ([modules]), "none" (the compiler's Python; local).
+    environment: Literal["apptainer", "modules", "none"] = "none"
     container: Container = Field(default_factory=Container)
+    modules: Modules = Field(default_factory=Modules)
     mpi: Mpi = Field(default_factory=Mpi)
-    modules: tuple[str, ...] = ()
+    # Variables every rank of every task gets (interconnect settings); a task's `env` adds to them.
+    env: dict[str, str] = Field(default_factory=dict)
+    # A task with gpus whose torch sees no CUDA device fails (False: it runs on CPU, for a
+    # test cluster without GPUs).
+    gpu_required: bool = True
     max_array_size: int = Field(default=1001, gt=1)  # Slurm's MaxArraySize: indices < this
     submit_limit: int = Field(default=1000, gt=0)  # jobs one submission may queue (arrays count per element)
     array_throttle: int = Field(default=8, gt=0)  # default %T of a search's array
@@ -103,16 +129,25 @@ class Profile(Frozen):
     requeue_trainables: bool = True  # trainables checkpoint on USR1, so they may be requeued
     signal_seconds: int = Field(default=120, gt=0)
     select_time: str = "00:15:00"  # the job that picks a search's best point
-    python: str | None = None  # container "none": None means the Python that ran the compiler
+    python: str | None = None  # environment "none": None means the Python that ran the compiler
     sha256: str = ""  # of the TOML text, filled by load_profile
 
-    @field_validator("modules")
+    @field_validator("env", mode="before")
     @classmethod
-    def _plain_modules(cls, names: tuple[str, ...]) -> tuple[str, ...]:
-        for name in names:
-            if not _PLAIN_WORD.fullmatch(name):
-                raise ValueError(f"module {name!r} contains characters that need quoting")
-        return names
+    def _env_table(cls, table: object) -> object:
+        if not isinstance(table, dict):
+            return table
+        out = {}
+        for name, value in table.items():
+            why = env_name_problem(name)
+            if why:
+                raise ValueError(why)
+            if isinstance(value, bool) or not isinstance(value, (str, int, float)):
+                raise ValueError(f"env.{name} must be a string or a number")
+            if re.search(r"[\x00-\x1f\x7f]", str(value)):
+                raise ValueError(f"env.{name} contains control characters")
+            out[name] = str(value)
+        return dict(sorted(out.items()))
 
     @field_validator("partitions")
     @classmethod
@@ -144,13 +179,29 @@ class Profile(Frozen):
                 raise ValueError(f"{word!r} contains characters that need quoting")
         return self
 
+    def image_for(self, partition: str) -> str | None:
+        part = self.partitions.get(partition)
+        return (part.image if part is not None else None) or self.container.image
+
+    def gpu_environment(self) -> str:
+        """What a GPU task needs, in words, for the runtime's error when CUDA is missing."""
+        ways = []
+        images = sorted({image for name, p in self.partitions.items() if p.gpus_per_node and (image := self.image_for(name))})
+        if images:
+            ways.append("the CUDA image " + " or ".join(images) + " (environment: apptainer; build it from containers/mfile-cuda.def)")
+        if self.modules.venv:
+            ways.append(f"the module stack `module load {' '.join(self.modules.load)}` with the venv {self.modules.venv} (environment: modules)")
+        return "; or ".join(ways) or "a Python whose torch is built with CUDA"
+
     def info(self) -> ProfileInfo:
         mpi = self.mpi.launcher
         return ProfileInfo(
             name=self.name,
-            container=self.container.runtime,
+            container=self.environment,
             mpi=mpi,
             interconnect_suffix=self.interconnect_suffix,
+            gpu_required=self.gpu_required,
+            gpu_environment=self.gpu_environment(),
         )
 
 

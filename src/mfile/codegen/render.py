@@ -63,7 +63,6 @@ def _job_script(plan: Plan, profile: Profile, job: Job, task) -> str:
         source_name=comment(Path(plan.source.path).name),
         sbatch=render_flags(options),
         extra=list(res.sbatch_extra) if job.kind != "select" else [],
-        modules=" ".join(profile.modules),
         run=run,
         suffix=profile.interconnect_suffix,
         signal="signal" in options,
@@ -184,7 +183,8 @@ def write_run_dir(plan: Plan, profile: Profile, out_dir: Path, force: bool = Fal
     ``trust_shared`` (plan.trust).
     """
     target = out_dir / plan.pipeline.name
-    if profile.container.runtime == "apptainer" and any(c in str(target.absolute()) for c in ",:"):
+    in_apptainer = any(t.resources.environment == "apptainer" for t in plan.pipeline.tasks)
+    if in_apptainer and any(c in str(target.absolute()) for c in ",:"):
         raise RunDirError(f"{target.absolute()} contains ',' or ':', which Apptainer's --bind reads as separators; "
                           "choose an -o without them")
     trust.check_output_root(out_dir, trust_shared=trust_shared)

@@ -124,6 +124,12 @@ class UnbindablePath(Diagnostic):
     hint = "move the item root to a path without ',' and ':' (Apptainer binds src[:dest[:opts]], comma-separated)"
 
 
+class NoModuleStack(Diagnostic):
+    code = "E419"
+    message = "task {task!r} asks for the module stack, but profile {profile!r} has no [modules] venv"
+    hint = "use `environment: apptainer`, or add [modules] load = [...] and venv = \"...\" to a profile of your own"
+
+
 class NotParallel(Diagnostic):
     code = "E416"
     message = "task {task!r} asks for {what}, but it runs as one process"
@@ -185,9 +191,16 @@ def _merged_request(task: Task) -> Resources:
             merged["container"] = f"{step.item.directory.rstrip('/')}/{r.container}" if relative else r.container  # type: ignore[union-attr]
         if r.parallel == "data":
             merged["parallel"] = "data"
+        for name in ("environment", "device"):
+            if getattr(r, name) is not None and name not in merged:
+                merged[name] = getattr(r, name)
+        if r.env:
+            merged["env"] = {**merged.get("env", {}), **r.env}  # type: ignore[dict-item]
     if seconds:
         merged["time"] = format_time(seconds)
-    own = {k: v for k, v in task.resources.model_dump().items() if k != "origin" and v not in (None, (), "none")}
+    own = {k: v for k, v in task.resources.model_dump().items() if k != "origin" and v not in (None, (), "none", {})}
+    if "env" in own:
+        own["env"] = {**merged.get("env", {}), **own["env"]}  # type: ignore[dict-item]
     merged.update(own)
     return task.resources.model_copy(update=merged)
 
@@ -276,21 +289,25 @@ def resolve(task: Task, profile: Profile, reporter: Reporter, fallback: Span) ->
         ok = False
     cpus = req.cpus_per_task
     if cpus is None:
-        # Whole nodes are charged anyway (JSC): give the tasks all cores, never the SMT threads.
-        cpus = max(1, part.cores_per_node // per_node) if profile.exclusive_nodes else profile.default_cpus_per_task
+        # Whole nodes are charged anyway (JSC): give the tasks every CPU of the node. Slurm counts
+        # hardware threads (96 on a Booster node), so 4 tasks get 24 each = 12 cores with both threads.
+        cpus = max(1, part.cpus_per_node // per_node) if profile.exclusive_nodes else profile.default_cpus_per_task
     if per_node * cpus > part.cpus_per_node:
         reporter.report(TooManyCpus, span_of("cpus_per_task", "tasks"), task=task.id, need=per_node * cpus, per_node=per_node, cpus=cpus, partition=partition_name, have=part.cpus_per_node)
         ok = False
 
     ok &= check_sbatch_extra(task, req.sbatch_extra, reporter, span_of("sbatch_extra"))
 
-    container = req.container
-    if profile.container.runtime == "apptainer":
+    # The local profile runs everything with the compiler's Python: image and modules do not apply.
+    environment = None if profile.environment == "none" else (req.environment or profile.environment)
+    container = None
+    if environment == "apptainer":
+        container = req.container
         if container is not None and task.item is not None and not container.startswith(("/", "$")):
             container = f"{task.item.directory.rstrip('/')}/{container}"
-        container = container or profile.container.image
+        container = container or profile.image_for(partition_name)
         if not container:
-            reporter.report(NoContainerImage, span_of("container"), task=task.id, profile=profile.name)
+            reporter.report(NoContainerImage, span_of("container", "environment"), task=task.id, profile=profile.name)
             ok = False
         elif not image_allowed(container, task, profile):
             reporter.report(ImageOutsideRoots, span_of("container"), task=task.id, image=container,
@@ -302,6 +319,12 @@ def resolve(task: Task, profile: Profile, reporter: Reporter, fallback: Span) ->
             if char is not None:  # bound by its path: Apptainer would split it
                 reporter.report(UnbindablePath, span_of("container"), task=task.id, path=directory, char=char)
                 ok = False
+    elif environment == "modules" and not profile.modules.venv:
+        reporter.report(NoModuleStack, span_of("environment"), task=task.id, profile=profile.name)
+        ok = False
+    # Every rank's variables: one OpenMP thread per physical core, then the profile's [env]
+    # (the interconnect), then the task's own.
+    env = {"OMP_NUM_THREADS": str(physical_cores(part, cpus)), **profile.env, **req.env}
     requeue = req.requeue
     if requeue is None:
         requeue = profile.requeue_trainables and _trains(task)
@@ -311,7 +334,7 @@ def resolve(task: Task, profile: Profile, reporter: Reporter, fallback: Span) ->
         update=dict(
             nodes=nodes, tasks=tasks, cpus_per_task=cpus, gpus=gpus, partition=partition_name,
             time=format_time(seconds or 3600), memory=f"{memory_mb}M" if memory_mb else None,
-            container=container, requeue=requeue,
+            container=container, environment=environment, env=dict(sorted(env.items())), requeue=requeue,
         )
     )
 
@@ -353,3 +376,9 @@ def check_sbatch_extra(task: Task, options: tuple[str, ...], reporter: Reporter,
 
 def partition_of(profile: Profile, res: Resources) -> Partition:
     return profile.partitions[res.partition or profile.cpu_partition]
+
+
+def physical_cores(part: Partition, cpus_per_task: int) -> int:
+    """Physical cores behind ``cpus_per_task`` Slurm CPUs (hardware threads): what
+    ``OMP_NUM_THREADS`` gets, one thread per core (24 CPUs on a Booster node -> 12)."""
+    return max(1, cpus_per_task // part.threads_per_core)

@@ -49,7 +49,7 @@ def render_flags(options: Mapping[str, FlagValue]) -> list[str]:
 _ENV_PREFIX = re.compile(r"^\$\{?([A-Za-z_][A-Za-z0-9_]*)\}?(/.*)?$")
 
 
-def shell_path(path: str) -> str:
+def shell_path(path: str, what: str = "the container image") -> str:
     """A path for a script: ``$VAR/rest`` keeps the variable (it must be set when the job runs,
     with a clear message if not); everything else is quoted literally."""
     m = _ENV_PREFIX.fullmatch(path)
@@ -57,7 +57,7 @@ def shell_path(path: str) -> str:
         return word(path)
     var, rest = m.group(1), m.group(2) or ""
     # The message after :? is expanded by the shell too, so it holds plain words only.
-    return f'"${{{var}:?is not set: the container image is under it}}"' + (word(rest) if rest else "")
+    return f'"${{{var}:?is not set: {what} is under it}}"' + (word(rest) if rest else "")
 
 
 def sbatch_options(plan: Plan, profile: Profile, job: Job, res: Resources, task: Task) -> dict[str, FlagValue]:
@@ -105,21 +105,23 @@ def checkpoints(task: Task, job: Job) -> bool:
 class Launch:
     """How the job starts its ranks: words already quoted for the script."""
 
-    srun: str | None  # "srun --mpi=..." when the task has several ranks, else None
+    srun: str  # "srun --mpi=... ": every task step runs under srun, one rank or many
     ddp: bool
+    environment: str  # "apptainer", "modules" or "none"
     container: str | None  # "apptainer exec --cleanenv [--nv]"
     binds: tuple[str, ...]  # quoted literal paths bound into the container
     bind_env: tuple[str, ...]  # variable names whose directories are bound when set
     image: str | None
+    modules: str  # `module load` words (environment "modules"), else ""
     python: str
     runtime_args: str
+    env: tuple[tuple[str, str], ...]  # (name, quoted value) for every rank
 
 
 def launch(plan: Plan, profile: Profile, job: Job, res: Resources, task: Task) -> Launch:
     ranks = (res.tasks or 1) if job.kind != "select" else 1
-    srun = None
-    if ranks > 1 or (res.nodes or 1) > 1:
-        srun = " ".join(["srun", *profile.mpi.args])
+    # One rank too: the step then gets its CPUs, GPUs and binding from Slurm like a multi-rank one.
+    srun = " ".join(["srun", *profile.mpi.args]) if profile.mpi.launcher == "srun" else ""
     args = ["-m", "mfile.runtime", '"$RUN_DIR/plan.json"', word(task.id)]
     if job.kind == "array":
         args.append("--point-from-env")
@@ -127,23 +129,36 @@ def launch(plan: Plan, profile: Profile, job: Job, res: Resources, task: Task) -
             args += ["--point-offset", word(job.offset)]
     elif job.kind == "select":
         args.append("--select")
-    python = word(plan.extra.get("slurm", {}).get("python") or "python")
+    env = dict(res.env)
+    if job.kind == "select":  # one CPU: picks a file, trains nothing
+        env["OMP_NUM_THREADS"] = "1"
+    env_words = tuple((name, word(value)) for name, value in sorted(env.items()))
     # torch.distributed needs a rendezvous when a trainable runs as several ranks.
-    ddp = srun is not None and checkpoints(task, job)
-    if profile.container.runtime == "none":
-        return Launch(srun, ddp, None, (), (), None, python, " ".join(args))
+    ddp = ranks > 1 and bool(srun) and checkpoints(task, job)
+    environment = res.environment or "none"
+    slurm = plan.extra.get("slurm", {})
+    if environment == "none":
+        python = word(slurm.get("python") or "python")
+        return Launch(srun, ddp, environment, None, (), (), None, "", python, " ".join(args), env_words)
+    if environment == "modules":
+        python = shell_path(f"{(profile.modules.venv or '').rstrip('/')}/bin/python", "the venv")
+        return Launch(srun, ddp, environment, None, (), (), None, " ".join(profile.modules.load), python, " ".join(args), env_words)
     words = [*profile.container.command, *profile.container.flags]
     if res.gpus and job.kind != "select":
         words += list(profile.container.gpu_flags)
     steps = task.search.steps if task.search is not None else (task,)
-    item_dirs = sorted({s.item.directory for s in steps if s.item is not None})
+    binds = sorted({s.item.directory for s in steps if s.item is not None} | set(slurm.get("binds", ())))
+    image = profile.image_for(profile.cpu_partition) if job.kind == "select" else res.container
     return Launch(
         srun=srun,
         ddp=ddp,
+        environment=environment,
         container=" ".join(words),
-        binds=tuple(word(d) for d in item_dirs),
+        binds=tuple(word(d) for d in binds),
         bind_env=profile.container.bind_env,
-        image=shell_path(res.container or profile.container.image or ""),
-        python=python,
+        image=shell_path(image or ""),
+        modules="",
+        python=word(profile.container.python),
         runtime_args=" ".join(args),
+        env=env_words,
     )

@@ -76,6 +76,13 @@ class Resources(Frozen):
     time: str | None = None
     partition: str | None = None
     container: str | None = None
+    # How the runtime's software is provided: the profile's Apptainer image or its module stack
+    # plus venv (None: the profile's choice).
+    environment: Literal["apptainer", "modules"] | None = None
+    # "cpu": run on CPU although the item asks for GPUs (on purpose); None: a task with gpus
+    # uses them or fails.
+    device: Literal["cpu"] | None = None
+    env: dict[str, str] = Field(default_factory=dict)  # variables every rank gets, over the profile's [env]
     requeue: bool | None = None
     sbatch_extra: tuple[str, ...] = ()
     # Where each field was asked for, so resource diagnostics point at the right line.

@@ -52,9 +52,12 @@ class ProfileInfo(Frozen):
     """The parts of the site profile the runtime needs (the rest is baked into the scripts)."""
 
     name: str
-    container: Literal["apptainer", "none"] = "none"
+    container: Literal["apptainer", "modules", "none"] = "none"  # the profile's default environment
     mpi: Literal["srun", "mpirun", "none"] = "none"
     interconnect_suffix: str = ""
+    # A task with gpus whose torch sees no CUDA device fails (JUWELS); False: it runs on CPU.
+    gpu_required: bool = False
+    gpu_environment: str = ""  # what to use instead, in words (the CUDA image, the modules)
 
 
 class Plan(Frozen):

@@ -9,6 +9,11 @@ Both take the same keys and the same validation (DESIGN.md "Item headers"):
     memory         "64G", "512M", "1T" (also "64GB", "64g"); a bare int means MB (Slurm's unit)
     time           "[D-]HH:MM:SS" or minutes (int or digits); stored as "[D-]HH:MM:SS"
     partition      a Slurm partition name
+    environment    apptainer | modules: the profile's image or its module stack + venv
+    device         cpu: run on CPU although gpus are asked for (otherwise a GPU task without
+                   a CUDA device fails)
+    env            mapping NAME: value, set for every rank (over the profile's [env]); a
+                   configure() env adds to the header's
     requeue        bool
     sbatch_extra   list of extra sbatch options: long options on plan.sbatch.ALLOWED, matched
                    the way sbatch matches them (abbreviations included; E327/E328)
@@ -32,12 +37,13 @@ from mfile.compiler.headers.messages import (
 from mfile.compiler.headers.yamlnodes import YNode
 from mfile.diagnostics import Reporter, Span, closest
 from mfile.plan import sbatch
+from mfile.plan.environment import env_name_problem
 from mfile.plan.ir import Loc, Resources
 from mfile.plan.units import clock_error, format_time, memory_parts, parse_time, time_parts
 
 RESOURCE_KEYS = (
     "container", "parallel", "nodes", "tasks", "cpus_per_task", "gpus",
-    "memory", "time", "partition", "requeue", "sbatch_extra",
+    "memory", "time", "partition", "environment", "device", "env", "requeue", "sbatch_extra",
 )  # fmt: skip
 _PARTITION = re.compile(r"^[A-Za-z0-9_.-]+$")
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
@@ -135,6 +141,34 @@ def _allowed_sbatch_options(options: tuple[str, ...], span: Span, reporter: Repo
     return ok
 
 
+def _environment(value: Any) -> tuple[Any, str | None]:
+    if value in ("apptainer", "modules"):
+        return value, None
+    return None, f"expected apptainer (the profile's image) or modules (its module stack and venv), got {value!r}"
+
+
+def _device(value: Any) -> tuple[Any, str | None]:
+    if value == "cpu":
+        return value, None
+    return None, f"expected cpu (run on CPU on purpose; leave it out to use the GPUs asked for), got {value!r}"
+
+
+def _env(value: Any) -> tuple[Any, str | None]:
+    if not isinstance(value, dict):
+        return None, f"expected a mapping of variable names to values like {{\"NCCL_DEBUG\": \"INFO\"}}, got {value!r}"
+    out: dict[str, str] = {}
+    for name, item in value.items():
+        why = env_name_problem(name)
+        if why:
+            return None, why
+        if isinstance(item, bool) or not isinstance(item, (str, int, float)):
+            return None, f"the value of {name} must be a string or a number, got {item!r}"
+        if _CONTROL.search(str(item)):
+            return None, f"the value of {name} may not contain control characters (newlines, tabs, NUL)"
+        out[name] = str(item)
+    return dict(sorted(out.items())), None
+
+
 _CHECKS = {
     "container": lambda v: _text(v, "an image path or none"),
     "parallel": _parallel,
@@ -145,6 +179,9 @@ _CHECKS = {
     "memory": _memory,
     "time": _time,
     "partition": _partition,
+    "environment": _environment,
+    "device": _device,
+    "env": _env,
     "requeue": _requeue,
     "sbatch_extra": _sbatch_extra,
 }
@@ -190,6 +227,8 @@ def resources_from_mapping(
     if not ok:
         return None
     start = base or Resources()
+    if "env" in values:  # configure(resources={"env": ...}) adds to the header's variables
+        values["env"] = dict(sorted({**start.env, **values["env"]}.items()))
     return start.model_copy(update={**values, "origin": origin})
 
 
