@@ -3,7 +3,8 @@
 What every generated job runs. Exit codes (codegen's scripts react to them):
 0 done, or skipped because the completion record is up to date;
 1 the task failed: one paragraph in the log names task, item and cause (after the payload's
-  traceback when the cause is the item's own code);
+  traceback when the cause is the item's own code), also when it asked for GPUs and finds
+  no CUDA device (runtime/device.py: the message names the image or modules to use);
 2 a bad invocation or a fault of ours (then our traceback follows the one-line message);
 75 (EX_TEMPFAIL) SIGUSR1 arrived and the payload checkpointed: requeue the job.
 """
@@ -22,7 +23,7 @@ if __name__ == "__main__":
     install_signal_handler()  # before the imports below: Slurm's SIGUSR1 may come while we still import
 
 from mfile.plan import manifest  # noqa: E402
-from mfile.runtime import execute, parallel, search  # noqa: E402
+from mfile.runtime import device, execute, parallel, search  # noqa: E402
 from mfile.runtime import task as plan_task  # noqa: E402
 
 EXIT_OK, EXIT_FAILED, EXIT_FAULT, EXIT_REQUEUE = 0, 1, 2, 75
@@ -105,6 +106,10 @@ def main(argv: list[str] | None = None) -> int:
             file=sys.stderr,
         )
         return EXIT_REQUEUE
+    except device.DeviceError as exc:
+        print(f"mfile: {exc}", file=sys.stderr)
+        _abort(world, EXIT_FAILED)
+        return EXIT_FAILED
     except parallel.RankError as exc:
         print(f"mfile runtime: task {task.id!r}: {exc}", file=sys.stderr)
         return EXIT_FAULT

@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from mfile.runtime.device import DeviceRequest, pick_device
 from mfile.runtime.parallel import init_torch_distributed
 
 _OPS = ("sum", "min", "max", "prod")
@@ -81,6 +82,7 @@ class Context:
     gpus: int = 0
     point: int | None = None  # grid point of a hyperparameter search, else None
     reads: list[dict[str, Any]] = field(default_factory=list)  # data files read, for the record
+    device_request: DeviceRequest = field(default_factory=DeviceRequest)  # see runtime/device.py
     _stop: _StopFlag = field(default_factory=lambda: STOP, repr=False)
     _device: Any = field(default=None, repr=False)
     _t0: float = field(default_factory=time.monotonic, repr=False)
@@ -156,15 +158,11 @@ class Context:
 
     @property
     def device(self) -> Any:
-        """``torch.device``: this rank's GPU when the task has GPUs and CUDA works, else CPU."""
-        if self._device is None:
-            import torch  # heavy: torch loads only for tasks that train or predict
-
-            if torch.cuda.is_available() and self.gpus != 0:
-                index = self.local_rank % max(torch.cuda.device_count(), 1)
-                self._device = torch.device("cuda", index)
-            else:
-                self._device = torch.device("cpu")
+        """``torch.device``: this rank's GPU when the task has GPUs, else CPU. A task that asked
+        for GPUs and finds no CUDA device raises ``DeviceError`` (runtime/device.py) instead of
+        running on CPU, unless it said ``device: cpu`` or the profile allows it."""
+        if self._device is None:  # torch loads only here: for tasks that train or predict
+            self._device = pick_device(self.task_id, self.device_request, self.local_rank, self.log)
         return self._device
 
     def torch_distributed(self) -> bool:

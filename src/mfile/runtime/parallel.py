@@ -16,6 +16,8 @@ import sys
 from dataclasses import dataclass
 from typing import Any, Mapping
 
+from mfile.runtime.device import pick_backend
+
 
 class RankError(Exception):
     """The launcher's environment and MPI disagree about the ranks: our (or the site's) fault."""
@@ -70,8 +72,9 @@ def world(env: Mapping[str, str] | None = None) -> World:
         raise RankError(
             f"the launcher ({launcher}) says rank {rank} of {size}, but MPI says rank "
             f"{comm.Get_rank()} of {comm.Get_size()}: mpi4py is linked against an MPI that does "
-            "not match the launcher (under srun use --mpi=pmix with the site's MPI, see "
-            "containers/mfile-runtime.def)"
+            "not match the launcher: mpi4py must be built against an MPI that speaks PMIx, started "
+            "with the site's PMIx (`srun --mpi=pspmix` on JUWELS, `--mpi=pmix` on a stock Slurm), "
+            "see containers/README.md"
         )
     return World(rank, size, local, comm, launcher)
 
@@ -147,7 +150,7 @@ def init_torch_distributed(ctx: Any) -> bool:
     if dist.is_initialized():
         return True
     os.environ.update(torch_env(ctx))
-    backend = "nccl" if ctx.device.type == "cuda" and dist.is_nccl_available() else "gloo"
+    backend = pick_backend(ctx.task_id, ctx.device_request, ctx.device, dist)
     if backend == "nccl":
         torch.cuda.set_device(ctx.device)
     dist.init_process_group(backend=backend, init_method="env://", rank=ctx.rank, world_size=ctx.size)

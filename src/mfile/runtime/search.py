@@ -19,7 +19,7 @@ from typing import Any
 
 from mfile.plan import manifest
 from mfile.plan.ir import SearchSpec, Task
-from mfile.runtime import io, records
+from mfile.runtime import device, io, records
 from mfile.runtime.execute import EXIT_OK, Input, Step, TaskFailure, describe, execute_step, input_from_task, input_key
 from mfile.runtime.parallel import World
 from mfile.runtime.task import finish_dirs, make_context, prepare_dirs, redo_reasons
@@ -87,10 +87,12 @@ def run_point(plan: manifest.Plan, run_dir: Path, search: Task, point: int, worl
     record = manifest.point_state_path(run_dir, search.id, point)
     point_root = run_dir / "data" / search.id / "points" / str(point)
     outs = [manifest.point_dir(run_dir, search.id, point, s.id, p.name) for s in spec.steps for p in s.outputs]
-    first = make_context(spec.steps[0], world, point)
+    request = device.request_for(search.resources, plan.profile)  # the steps share the array element's allocation
+    first = make_context(spec.steps[0], world, request, point)
     if not force and not redo_reasons(first, records.why_stale(record, key, outs)):
         first.log("skipped: up to date")
         return EXIT_OK
+    device.announce(first)
     started, t0 = records.now_iso(), time.monotonic()
     if world.rank == 0:
         record.unlink(missing_ok=True)
@@ -101,7 +103,7 @@ def run_point(plan: manifest.Plan, run_dir: Path, search: Task, point: int, worl
     for s in spec.steps:
         params = {**s.params, **overrides.get(s.id, {})}
         step_params[s.id] = params
-        ctx = make_context(s, world, point)
+        ctx = make_context(s, world, request, point)
         step_dir = point_root / s.id
         ctx.work_dir, ctx.checkpoint_dir = prepare_dirs(step_dir, records.sha256_text(f"{key}:{s.id}"), world.rank, ctx.barrier)
         ctx.install_signal_handler()
@@ -156,7 +158,7 @@ def model_step(spec: SearchSpec) -> Task | None:
 def run_select(plan: manifest.Plan, run_dir: Path, search: Task, force: bool) -> int:
     spec = _spec(search)
     world = World()
-    ctx = make_context(search, world)
+    ctx = make_context(search, world, device.DeviceRequest())  # picks a file: CPU
     outer = outer_inputs(run_dir, search)
     points = []
     for i in range(len(spec.points)):

@@ -13,8 +13,9 @@ from typing import Callable
 
 from mfile.plan import manifest
 from mfile.plan.ir import Task
-from mfile.runtime import io, records
+from mfile.runtime import device, io, records
 from mfile.runtime.context import Context
+from mfile.runtime.device import DeviceRequest
 from mfile.runtime.execute import EXIT_OK, Step, TaskFailure, describe, execute_step, input_from_task, input_key
 from mfile.runtime.parallel import World
 
@@ -55,7 +56,8 @@ def redo_reasons(ctx: Context, reasons: list[str]) -> list[str]:
     return reasons
 
 
-def make_context(task: Task, world: World, point: int | None = None) -> Context:
+def make_context(task: Task, world: World, request: DeviceRequest, point: int | None = None) -> Context:
+    """``request``: the device rule of the job's allocation (a search step's is its search's)."""
     item = task.item
     return Context(
         task_id=task.id,
@@ -65,8 +67,9 @@ def make_context(task: Task, world: World, point: int | None = None) -> Context:
         header=dict(item.header) if item else {},
         item_dir=Path(item.directory) if item else Path("."),
         local_rank=world.local_rank,
-        gpus=task.resources.gpus or 0,
+        gpus=request.gpus,
         point=point,
+        device_request=request,
     )
 
 
@@ -79,13 +82,14 @@ def run_item_task(plan: manifest.Plan, run_dir: Path, task: Task, world: World, 
                            runtime=runtime)  # fmt: skip
     out_dirs = {p.name: manifest.data_dir(run_dir, task.id, p.name) for p in task.outputs}
     record = manifest.state_path(run_dir, task.id)
-    ctx = make_context(task, world)
+    ctx = make_context(task, world, device.request_for(task.resources, plan.profile))
     if not force and not redo_reasons(
         ctx, records.why_stale(record, key, list(out_dirs.values()), items=items, params=task.params, inputs=input_key(inputs),
                           runtime=runtime)
     ):
         ctx.log("skipped: up to date")
         return EXIT_OK
+    device.announce(ctx)
     started, t0 = records.now_iso(), time.monotonic()
     if world.rank == 0:
         record.unlink(missing_ok=True)  # outputs are about to change: nothing may look done
