@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Literal
 
 from mfile import __version__
+from mfile.codegen.binds import pipeline_binds
 from mfile.codegen.profile import Profile
 from mfile.codegen.resources import (
     ArraySplit,
@@ -126,6 +127,7 @@ def assemble_plan(
         reporter.report(MissingAccount, fallback, profile=profile.name, env=profile.account_env or "BUDGET_ACCOUNTS")
 
     tasks = check_resources(pipe, profile, reporter, fallback)
+    binds = pipeline_binds(tasks, source.path, profile, reporter, fallback)
     failed = no_account or any(r.severity.value == "error" for r in reporter.reports[first:])
     _drop_repeats(reporter, first)
     if failed:
@@ -134,6 +136,7 @@ def assemble_plan(
     slurm = {
         "account": account,
         "python": profile.python or sys.executable,  # environment "none"; the others name their own
+        "binds": list(binds),  # the input directories every container binds (codegen/binds.py)
         "profile_sha256": profile.sha256,
         "profile": profile.model_dump(mode="json", exclude={"sha256"}),
     }

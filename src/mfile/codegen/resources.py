@@ -130,6 +130,13 @@ class NoModuleStack(Diagnostic):
     hint = "use `environment: apptainer`, or add [modules] load = [...] and venv = \"...\" to a profile of your own"
 
 
+class UnboundInput(Diagnostic):
+    code = "E418"
+    message = "input {value!r} ({param} of task {task!r}) is not visible in the container: {reason}"
+    hint = ("use an absolute path, a path relative to the M-File, or one under a directory the profile binds "
+            "({bound}); on JUWELS data belongs in $PROJECT, $SCRATCH, $FASTDATA or $DATA")
+
+
 class NotParallel(Diagnostic):
     code = "E416"
     message = "task {task!r} asks for {what}, but it runs as one process"

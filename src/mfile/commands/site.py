@@ -1,8 +1,12 @@
 """The site checks of ``mfile check --profile`` (and the API and language server): every
-pipeline's resources against a site profile (E4xx), as ``mfile compile`` checks them."""
+pipeline's resources against a site profile (E4xx), and whether the container sees every
+input (E418), as ``mfile compile`` checks them."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
+from mfile.codegen.binds import pipeline_binds
 from mfile.codegen.jobs import check_resources
 from mfile.codegen.profile import Profile, ProfileError, load_profile
 from mfile.compiler.frontend import CheckResult
@@ -26,4 +30,5 @@ def check_site(result: CheckResult, profile: Profile) -> None:
             continue
         for pipeline in program.pipelines:
             fallback = pipeline.loc.span() if pipeline.loc else Span.whole_file(name)
-            check_resources(pipeline, profile, result.reporter, fallback)
+            tasks = check_resources(pipeline, profile, result.reporter, fallback)
+            pipeline_binds(tasks, str(Path(program.source).resolve()), profile, result.reporter, fallback)  # E418
