@@ -4,9 +4,9 @@ the container, or the compile says which one is not (E418, at the task)."""
 from __future__ import annotations
 
 import pytest
-
 from codegen_ir import HEADERS, SOURCE, SOURCE_INFO, item, pipeline, program, task
 from golden_util import check_shell
+
 from mfile.codegen.binds import is_path_param, top_directory
 from mfile.codegen.jobs import build_plan
 from mfile.codegen.profile import load_profile

@@ -2,7 +2,8 @@
 
 A case: ``profile`` (shipped name) with an optional ``override`` of profile fields, the task's
 ``kind`` (trainable unless said) and ``resources``, and ``expect``: [code, field] pairs, the
-field whose origin the diagnostic must point at (``task``: the task's own line).
+field whose origin the diagnostic must point at (``task``: the task's own line); optionally
+``hint``: text one of the hints must contain.
 """
 
 from __future__ import annotations
@@ -53,6 +54,8 @@ def test_resource_case(case_path: Path) -> None:
         where = t.loc if field == "task" else t.resources.origin[field]
         want.append((code, where.line, where.column))
     assert got == sorted(want), [f"{r.code} {r.message}" for r in reporter.reports]
+    if "hint" in case:
+        assert any(case["hint"] in (r.hint or "") for r in reporter.reports), [r.hint for r in reporter.reports]
     assert (plan is None) == any(Diagnostic.registry[c].severity.value == "error" for c, _ in case["expect"])
 
 

@@ -18,8 +18,8 @@ sys.path.insert(0, str(Path(__file__).parent / "fixtures" / "runtime_items"))
 from rt_plans import GEN, item, run, task, write_plan  # noqa: E402
 
 from mfile.plan.ir import Resources
-from mfile.runtime.device import DeviceError, DeviceRequest, pick_backend, pick_device, request_for
 from mfile.plan.manifest import ProfileInfo
+from mfile.runtime.device import DeviceError, DeviceRequest, pick_backend, pick_device, request_for
 
 BOOSTER = ProfileInfo(name="juwels-booster", container="apptainer", mpi="srun", gpu_required=True,
                       gpu_environment="the CUDA image $PROJECT/mfile/mfile-cuda.sif (environment: apptainer)")

@@ -17,15 +17,15 @@ from __future__ import annotations
 
 import os
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import PurePosixPath
-from typing import Any, Iterator
+from typing import Any
 
 from mfile.codegen.profile import Profile
 from mfile.codegen.resources import UnboundInput
 from mfile.plan.ir import Task
 from mfile.diagnostics import Reporter, Span
-
 
 _PATH_PARAM = re.compile(r"^(?:path|paths|file|files|dir|directory)$|_(?:path|paths|file|files|dir)$")
 _MAGIC = re.compile(r"[*?\[$]")

@@ -63,6 +63,7 @@ class WalltimeOverLimit(Diagnostic):
 class TooManyNodes(Diagnostic):
     code = "E407"
     message = "task {task!r} asks for {nodes} nodes; partition {partition!r} allows {limit}"
+    hint = "{bigger}"
 
 
 class RanksNotDivisible(Diagnostic):
@@ -284,7 +285,9 @@ def resolve(task: Task, profile: Profile, reporter: Reporter, fallback: Span) ->
     if tasks is None:
         tasks = nodes * max(gpus, 1) if many else nodes
     if nodes > part.max_nodes:
-        reporter.report(TooManyNodes, span_of("nodes"), task=task.id, nodes=nodes, partition=partition_name, limit=part.max_nodes)
+        bigger = [n for n, p in sorted(profile.partitions.items()) if p.max_nodes >= nodes and p.gpus_per_node >= gpus]
+        hint = f"use `partition: {bigger[0]}`" if bigger else "ask for fewer nodes"
+        reporter.report(TooManyNodes, span_of("nodes"), task=task.id, nodes=nodes, partition=partition_name, limit=part.max_nodes, bigger=hint)
         ok = False
     if tasks % nodes:
         reporter.report(RanksNotDivisible, span_of("tasks", "nodes"), task=task.id, tasks=tasks, nodes=nodes, suggest=nodes * math.ceil(tasks / nodes))

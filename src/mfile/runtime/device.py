@@ -13,8 +13,9 @@ torch is imported only for tasks that ask for GPUs (or when a payload asks for `
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Callable
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:  # context.py imports this module before the SIGUSR1 handler is in place: stay light
     from mfile.plan.ir import Resources
