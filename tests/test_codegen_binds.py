@@ -8,7 +8,7 @@ from codegen_ir import HEADERS, SOURCE, SOURCE_INFO, item, pipeline, program, ta
 from golden_util import check_shell
 
 from mfile.codegen.binds import is_path_param, top_directory
-from mfile.codegen.jobs import build_plan
+from mfile.codegen.jobs import assemble_plan
 from mfile.codegen.profile import load_profile
 from mfile.codegen.render import write_run_dir
 from mfile.diagnostics import Reporter
@@ -22,7 +22,7 @@ def _account(monkeypatch: pytest.MonkeyPatch) -> None:
 def _compile(params: dict, profile: str = "juwels-booster", **resources):
     t = task("load", "s", item("mfile/netcdf:1", "dataset"), 7, params=params, **resources)
     reporter = Reporter()
-    plan = build_plan(program(pipeline("p", [t], {"s": ["load"]})), "p", load_profile(profile), SOURCE_INFO, HEADERS, reporter)
+    plan = assemble_plan(program(pipeline("p", [t], {"s": ["load"]})), "p", load_profile(profile), SOURCE_INFO, HEADERS, reporter)
     return plan, [(r.code, r.span.line, r.span.column) for r in reporter.reports], reporter
 
 
@@ -77,7 +77,7 @@ def test_grid_values_and_search_steps_count() -> None:
     search = tune.search.model_copy(update={"steps": steps, "points": points})
     tasks = tuple(t.model_copy(update={"search": search}) if t.id == tune.id else t for t in pipe.tasks)
     prog = prog.model_copy(update={"pipelines": (pipe.model_copy(update={"tasks": tasks}),)})
-    plan = build_plan(prog, "era5", load_profile("juwels-booster"), SOURCE_INFO, HEADERS, Reporter())
+    plan = assemble_plan(prog, "era5", load_profile("juwels-booster"), SOURCE_INFO, HEADERS, Reporter())
     assert {"/p/a", "/p/b0", "/p/b5"} <= set(plan.extra["slurm"]["binds"])
 
 

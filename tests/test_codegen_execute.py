@@ -196,8 +196,10 @@ def test_ddp_ranks_get_their_environment_through_srun_and_apptainer(tmp_path: Pa
     assert args[:3] == ["exec", "--cleanenv", "--nv"]
     binds = [args[i + 1] for i, a in enumerate(args) if a == "--bind"]
     # $DATA is set but does not exist on this node: not bound (apptainer would refuse the bind).
-    assert binds == [str(run_dir), "/p/project/items/demo/unet/2.1", str(tmp_path / "project"), str(tmp_path / "scratch"),
-                     str(tmp_path / "fastdata")]
+    # The item, the pipeline's input directory (era5's /p/scratch/era5 'levels'.grib), then the
+    # site's file systems that exist here.
+    assert binds == [str(run_dir), "/p/project/items/demo/unet/2.1", "/p/scratch", str(tmp_path / "project"),
+                     str(tmp_path / "scratch"), str(tmp_path / "fastdata")]
     assert str(tmp_path / "project/mfile/mfile-cuda.sif") in args
 
 

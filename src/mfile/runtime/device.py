@@ -13,6 +13,7 @@ torch is imported only for tasks that ask for GPUs (or when a payload asks for `
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -55,7 +56,7 @@ def pick_device(task: str, req: DeviceRequest, local_rank: int, log: Callable[[s
     """``torch.device`` for this rank: its GPU (``local_rank`` modulo the GPUs it sees), or CPU."""
     if torch is None:
         try:
-            import torch
+            import torch  # heavy: only tasks that ask for GPUs (or for ctx.device) load it
         except ImportError:
             if req.required:
                 raise _no_gpu(task, req, "torch cannot be imported in this environment") from None
@@ -88,7 +89,7 @@ def pick_backend(task: str, req: DeviceRequest, device: Any, dist: Any) -> str:
 def describe(device: Any, torch: Any = None) -> str:
     """``cuda:0 (NVIDIA A100-SXM4-40GB), torch 2.5.1+cu124, CUDA 12.4`` or ``cpu, torch 2.5.1``."""
     if torch is None:
-        import torch
+        import torch  # heavy: only when a device is described, i.e. torch is loaded already
     text = str(device)
     if device.type == "cuda":
         text += f" ({torch.cuda.get_device_name(device)})"
@@ -99,8 +100,6 @@ def describe(device: Any, torch: Any = None) -> str:
 
 
 def _visible() -> str:
-    import os
-
     return os.environ.get("CUDA_VISIBLE_DEVICES", "<unset>")
 
 
@@ -114,7 +113,7 @@ def announce(ctx: Any) -> None:
     device = ctx.device
     text = f"device: {describe(device)}"
     if ctx.size > 1:
-        import torch.distributed as dist
+        import torch.distributed as dist  # heavy: a GPU task with several ranks, torch is loaded already
 
         text += f"; torch.distributed backend: {pick_backend(ctx.task_id, req, device, dist)}"
     ctx.log(text)
