@@ -3,6 +3,11 @@ the container, or the compile says which one is not (E418, at the task)."""
 
 from __future__ import annotations
 
+import json
+import os
+import subprocess
+import sys
+
 import pytest
 from codegen_ir import HEADERS, SOURCE, SOURCE_INFO, item, pipeline, program, task
 from golden_util import check_shell
@@ -96,3 +101,18 @@ def test_binds_reach_every_job_quoted(tmp_path) -> None:
     assert "container+=(--bind '/p/data/it'\"'\"'s here')" in script
     check_shell([run_dir / "jobs" / "load.sbatch"])
     assert SOURCE.startswith("/work/examples")
+
+
+def test_check_with_a_profile_reports_an_unbound_input(tmp_path) -> None:
+    """`mfile check --profile` runs the same check as compile: CI finds it before anyone compiles."""
+    src = tmp_path / "flow.mfile"
+    src.write_text('data = MantikItem(name="mfile/netcdf:1").configure(params={"path": "$WORK/era5/*.nc"})\n'
+                   'p = MantikPipeline(stages={"s": [data]})\n')
+    argv = [sys.executable, "-m", "mfile.cli", "check", str(src), "--format", "json"]
+    plain = subprocess.run(argv, capture_output=True, text=True, cwd=tmp_path)
+    assert plain.returncode == 0, plain.stdout + plain.stderr
+    site = subprocess.run([*argv, "--profile", "juwels-booster"], capture_output=True, text=True, cwd=tmp_path,
+                          env={**os.environ, "BUDGET_ACCOUNTS": "deepacf"})
+    assert site.returncode == 1, site.stdout + site.stderr
+    found = [(d["code"], d["line"]) for d in json.loads(site.stdout)]
+    assert ("E418", 2) in found, found
