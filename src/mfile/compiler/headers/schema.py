@@ -53,6 +53,9 @@ RESOURCE_DOCS = {
     "memory": "Memory per node: 64G, 512M, 1T; a bare number is MB (Slurm's unit).",
     "time": "Walltime: \"[D-]HH:MM:SS\" (quote it: YAML 1.1 reads 02:00:00 as a number) or minutes.",
     "partition": "A Slurm partition; normally left to the site profile.",
+    "environment": "apptainer (the profile's image) | modules (its module stack and venv); default: the profile's.",
+    "device": "cpu: run on CPU although gpus are asked for; otherwise a task with gpus and no CUDA device fails.",
+    "env": "Variables every rank gets, over the profile's [env] (names Slurm or mfile set are refused).",
     "requeue": "Let Slurm requeue the job after a node failure.",
     "sbatch_extra": "Extra sbatch options, each starting with '-'.",
 }
@@ -162,6 +165,13 @@ def _execution() -> dict[str, Any]:
         # mfile reads back as the time written.
         "time": {"anyOf": [{"type": "integer", "minimum": 1}, {"type": "string", "pattern": TIME}]},
         "partition": {"type": "string", "pattern": PARTITION},
+        "environment": {"enum": ["apptainer", "modules"]},
+        "device": {"enum": ["cpu"]},
+        "env": {
+            "type": "object",
+            "propertyNames": {"pattern": "^[A-Za-z_][A-Za-z0-9_]*$"},
+            "additionalProperties": {"type": ["string", "number"]},
+        },
         "requeue": {"type": "boolean"},
         "sbatch_extra": {"type": "array", "items": {"type": "string", "pattern": "^-"}},
     }
