@@ -1,5 +1,5 @@
 """Binds computed from a pipeline's inputs (codegen/binds.py): every input path is visible in
-the container, or the compile says which one is not (E418, at the task)."""
+the container, or the compile says which one is not (E420, at the task)."""
 
 from __future__ import annotations
 
@@ -60,15 +60,21 @@ def test_variables_the_profile_binds_are_covered_others_are_e418() -> None:
     plan, codes, _ = _compile({"path": "$FASTDATA/era5/*.nc", "a_file": "${SCRATCH}/x.nc", "b_file": "~/x.nc"})
     assert codes == [] and plan.extra["slurm"]["binds"] == []
     plan, codes, reporter = _compile({"path": "$WORK/era5/*.nc"})
-    assert plan is None and codes == [("E418", 7, 1)]
+    assert plan is None and codes == [("E420", 7, 1)]
     [report] = reporter.reports
     assert "$WORK" in report.message and "$FASTDATA" in (report.hint or "")
 
 
 def test_a_top_directory_the_image_needs_is_e418() -> None:
     _, codes, reporter = _compile({"path": "/*.nc", "b_file": "/usr/x.nc"})
-    assert codes == [("E418", 7, 1), ("E418", 7, 1)]
+    assert codes == [("E420", 7, 1), ("E420", 7, 1)]
     assert {"would be /,", "would be /usr,"} == {m for r in reporter.reports for m in ("would be /,", "would be /usr,") if m in r.message}
+
+
+def test_a_top_directory_apptainer_would_split_is_e420() -> None:
+    _, codes, reporter = _compile({"path": "/p/data/a,b/x.nc", "b_file": "/p/data/c:d/*.nc"})
+    assert codes == [("E420", 7, 1), ("E420", 7, 1)]
+    assert all("separators" in r.message for r in reporter.reports)
 
 
 def test_grid_values_and_search_steps_count() -> None:
@@ -115,4 +121,4 @@ def test_check_with_a_profile_reports_an_unbound_input(tmp_path) -> None:
                           env={**os.environ, "BUDGET_ACCOUNTS": "deepacf"})
     assert site.returncode == 1, site.stdout + site.stderr
     found = [(d["code"], d["line"]) for d in json.loads(site.stdout)]
-    assert ("E418", 2) in found, found
+    assert ("E420", 2) in found, found

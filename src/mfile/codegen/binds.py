@@ -1,4 +1,4 @@
-"""Directories a pipeline's container must bind so that every input it names is visible (E418).
+"""Directories a pipeline's container must bind so that every input it names is visible (E420).
 
 An *input path* is a string parameter (the item header's metaVariable default, the task's
 ``configure(params=...)``, or a grid value of a search) whose name says it names files:
@@ -8,9 +8,9 @@ above the first component with a glob or ``$VAR`` in it (the file's own director
 path). A relative path is looked up beside the M-File at run time, so it is bound through
 the M-File's directory (or, if it climbs out with ``..``, through the directory it reaches).
 A path that starts with ``$VAR`` is covered when the profile binds ``$VAR`` (``bind_env``);
-``~`` and ``$HOME`` by Apptainer's own home mount. Anything else, and a path whose top
-directory is ``/`` or one the image itself needs (``/usr``, ``/etc``, ...), is a compile-time
-error: the task would not find its data in the container.
+``~`` and ``$HOME`` by Apptainer's own home mount. Anything else, a path whose top directory
+is ``/`` or one the image itself needs (``/usr``, ``/etc``, ...), and one with ``,`` or ``:``
+(which ``--bind`` would split) is a compile-time error: the task would not find its data.
 """
 
 from __future__ import annotations
@@ -89,7 +89,7 @@ def _needs(value: str, source_dir: str) -> tuple[str, str]:
 
 def pipeline_binds(tasks: list[Task], source_path: str, profile: Profile, reporter: Reporter, fallback: Span) -> tuple[str, ...]:
     """The directories to bind for the inputs of ``tasks`` that run in Apptainer (resolved
-    resources), fewest first: one that lies inside another is left out. Reports E418."""
+    resources), fewest first: one that lies inside another is left out. Reports E420."""
     source_dir = os.path.normpath(os.path.dirname(source_path)) if source_path else "/"
     bound_vars = set(profile.container.bind_env)
     if not any(flag in _HOME_OFF for flag in profile.container.flags):
@@ -109,6 +109,9 @@ def pipeline_binds(tasks: list[Task], source_path: str, profile: Profile, report
             elif what in _IMAGE_DIRS:
                 reporter.report(UnboundInput, span, value=inp.value, param=inp.param, task=task.id, bound=described,
                                 reason=f"its directory would be {what}, which the image itself needs")
+            elif any(c in what for c in ",:"):  # Apptainer reads --bind as src[:dest[:opts]], comma-separated
+                reporter.report(UnboundInput, span, value=inp.value, param=inp.param, task=task.id, bound=described,
+                                reason=f"its directory {what} contains ',' or ':', which Apptainer's --bind reads as separators")
             else:
                 dirs.add(what)
     ordered = sorted(dirs)

@@ -132,7 +132,7 @@ class NoModuleStack(Diagnostic):
 
 
 class UnboundInput(Diagnostic):
-    code = "E418"
+    code = "E420"
     message = "input {value!r} ({param} of task {task!r}) is not visible in the container: {reason}"
     hint = ("use an absolute path, a path relative to the M-File, or one under a directory the profile binds "
             "({bound}); on JUWELS data belongs in $PROJECT, $SCRATCH, $FASTDATA or $DATA")

@@ -1,6 +1,6 @@
 """The site checks of ``mfile check --profile`` (and the API and language server): every
 pipeline's resources against a site profile (E4xx), and whether the container sees every
-input (E418), as ``mfile compile`` checks them."""
+input (E420), as ``mfile compile`` checks them."""
 
 from __future__ import annotations
 
@@ -31,4 +31,4 @@ def check_site(result: CheckResult, profile: Profile) -> None:
         for pipeline in program.pipelines:
             fallback = pipeline.loc.span() if pipeline.loc else Span.whole_file(name)
             tasks = check_resources(pipeline, profile, result.reporter, fallback)
-            pipeline_binds(tasks, str(Path(program.source).resolve()), profile, result.reporter, fallback)  # E418
+            pipeline_binds(tasks, str(Path(program.source).resolve()), profile, result.reporter, fallback)  # E420
