@@ -83,6 +83,37 @@ def log_tail(run_dir: Path, job: JobInfo) -> list[str]:
     return []
 
 
+# A job Slurm ended for a resource: which sbatch option it was, and the task resource that sets it.
+RESOURCE_LIMITS = {
+    "OUT_OF_MEMORY": ("out of memory", "--mem", "memory"),
+    "TIMEOUT": ("time limit reached", "--time", "time"),
+}
+
+
+def script_option(run_dir: Path, job_name: str, option: str) -> str | None:
+    """The value of ``#SBATCH OPTION=VALUE`` in the job's script (what the job asked Slurm for)."""
+    try:
+        text = manifest.job_script(run_dir, job_name).read_text(encoding="utf-8")
+    except OSError:
+        return None
+    for line in text.splitlines():
+        if line.startswith(f"#SBATCH {option}="):
+            return line.split("=", 1)[1].strip()
+    return None
+
+
+def resource_advice(run_dir: Path, row: JobRow, state: str) -> str | None:
+    """``out of memory (--mem=2G): raise the task's memory ...`` for a job Slurm killed for a limit."""
+    if state not in RESOURCE_LIMITS:
+        return None
+    what, option, resource = RESOURCE_LIMITS[state]
+    asked = script_option(run_dir, row.name, option)
+    asked_text = f" ({option}={asked})" if asked else ""
+    return (f"{what}{asked_text}: raise {row.task}'s {resource} (configure(resources={{{resource!r}: ...}}) "
+            f"in the M-File, or execution: {resource} in the item's MantikHeader), recompile, "
+            f"mfile submit --resume")
+
+
 def _summarise(jobs: list[JobInfo]) -> str:
     """The state of a job from its lines (several for an array job)."""
     cats = {j.category for j in jobs}
@@ -133,6 +164,9 @@ def job_line(run_dir: Path, row: JobRow, jobs: list[JobInfo] | None, slurm_error
             what = f"exit {j.exit_code}" if j.exit_code and j.exit_code != "0:0" else j.state.lower()
             if j.state not in ("FAILED",):
                 what = j.state.lower() + (f", exit {j.exit_code}" if j.exit_code and j.exit_code != "0:0" else "")
+            advice = resource_advice(run_dir, row, j.state)
+            if advice:
+                what = advice + (f", exit {j.exit_code}" if j.exit_code and j.exit_code != "0:0" else "")
             notes.append(what if j.array_task is None else f"element {j.array_task}: {what}")
             if not line.log:
                 line.log = log_tail(run_dir, j)
