@@ -141,6 +141,34 @@ def test_a_second_concurrent_submit_refuses(run_dir: Path) -> None:
     assert _submit(run_dir)[0] == 0  # released: the next one goes ahead
 
 
+def test_a_resume_while_the_last_submissions_jobs_still_run_refuses_and_queues_nothing(run_dir: Path) -> None:
+    """Two resumes one after the other (the lock only covers the submission itself): the
+    second sees the first's jobs still live and queues nothing twice (issue 14)."""
+    first = FakeScheduler()
+    assert _submit(run_dir, scheduler=first, resume=True)[0] == 0
+    ids = {Path(s).stem: job_id for s, _, job_id in first.submitted}
+    second = FakeScheduler(next_id=2000, running={ids["era5"]: "RUNNING", ids["normalize"]: "PENDING"})
+    with pytest.raises(UsageError, match=rf"still queued or running \(era5 {ids['era5']} running, "
+                                         rf"normalize {ids['normalize']} pending\).*scancel"):
+        _submit(run_dir, scheduler=second, resume=True)
+    assert second.attempts == 0
+    assert [row["job_id"] for row in json.loads((run_dir / "state" / "jobs.json").read_text())["jobs"]] == \
+        [job_id for _, _, job_id in first.submitted]  # the first submission's record stays
+    # Once they have ended (failed, say: no record says done), the resume goes ahead.
+    assert _submit(run_dir, scheduler=FakeScheduler(next_id=3000), resume=True)[0] == 0
+
+
+def test_when_slurm_cannot_say_what_still_runs_submit_warns_and_goes_ahead(run_dir: Path) -> None:
+    assert _submit(run_dir)[0] == 0
+
+    class Unreachable(FakeScheduler):
+        def live(self, job_ids):
+            raise SchedulerError("Unable to contact slurm controller", transient=True)
+
+    code, fake, _, err, _ = _submit(run_dir, scheduler=Unreachable(next_id=2000), resume=True)
+    assert code == 0 and fake.attempts == 6 and "cannot ask Slurm whether" in err
+
+
 def test_transient_sbatch_failures_are_retried_with_backoff(run_dir: Path) -> None:
     fake = FakeScheduler(failures=[SchedulerError("Socket timed out on send/recv operation", transient=True),
                                    SchedulerError("Resource temporarily unavailable", transient=True)])

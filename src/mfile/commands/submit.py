@@ -24,7 +24,7 @@ from mfile.codegen.profile import Profile
 from mfile.errors import UsageError
 from mfile.plan import manifest, trust
 from mfile.plan.manifest import Plan
-from mfile.plan.state import is_done, stale_inputs, tasks_to_run, write_jobs
+from mfile.plan.state import is_done, read_jobs, stale_inputs, tasks_to_run, write_jobs
 from mfile.slurm.scheduler import Scheduler, SchedulerError, SlurmScheduler
 
 RETRY_DELAYS = (1.0, 2.0, 4.0, 8.0, 16.0)  # seconds between attempts after a transient failure
@@ -169,7 +169,29 @@ def submit_command(
         lock.truncate()
         lock.write(f"{os.getpid()}\n")
         lock.flush()
+        _refuse_while_live(run_dir, scheduler, jobs, err)
         return _submit_jobs(run_dir, plan, jobs, tasks, external, scheduler, sleep, out, err)
+
+
+def _refuse_while_live(run_dir: Path, scheduler: Scheduler, jobs: list[Job], err: TextIO) -> None:
+    """A task of the last submission still queued or running is not done, so a second submit
+    (a resume most of all) would queue it again beside the first: refuse instead. Asked under
+    the lock, so of two submits at once the second sees the first's jobs."""
+    rows, _when = read_jobs(run_dir)
+    names = {j.name for j in jobs}
+    mine = {r.job_id: r.name for r in rows if r.name in names}
+    if not mine:
+        return
+    try:
+        live = scheduler.live(sorted(mine))
+    except SchedulerError as exc:
+        err.write(f"mfile: warning: cannot ask Slurm whether the last submission's jobs still run ({exc}); "
+                  "submitting anyway\n")
+        return
+    if live:
+        listed = ", ".join(f"{mine[j]} {j} {state.lower()}" for j, state in sorted(live.items()))
+        raise SubmitError(f"jobs of the last submission to {run_dir} are still queued or running ({listed}); "
+                          "wait for them (mfile status --watch) or scancel them, then submit again")
 
 
 def _options(run_dir: Path, after_ids: list[str], dependency: str = "afterok") -> list[str]:

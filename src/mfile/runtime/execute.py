@@ -332,6 +332,23 @@ def _stop_check(step: Step) -> None:
 
 
 def _write_outputs(step: Step, results: dict[str, Any], temps: dict[str, Path], tag: str) -> dict[str, str]:
+    """Write every output port; a full disk fails the task naming the path, and the partial
+    temporary directories are removed (freeing what they took; never renamed into place)."""
+    try:
+        return _write_ports(step, results, temps, tag)
+    except (OSError, RuntimeError) as exc:
+        # The port being written when it failed: the last temporary directory made.
+        port = next(reversed(temps), None) or next(iter(step.out_dirs), None)
+        where = step.out_dirs.get(port) if port is not None else None
+        full = io.no_space(exc, where) if where is not None else None
+        for tmp in temps.values():
+            shutil.rmtree(tmp, ignore_errors=True)
+        if full is None:
+            raise
+        raise TaskFailure(f"{step.label}: {full}") from None
+
+
+def _write_ports(step: Step, results: dict[str, Any], temps: dict[str, Path], tag: str) -> dict[str, str]:
     ctx, w = step.ctx, step.world
     missing = [p for p in step.out_dirs if p not in results]
     if missing:
@@ -360,9 +377,8 @@ def _write_outputs(step: Step, results: dict[str, Any], temps: dict[str, Path], 
             sharded = step.task.resources.parallel == "data" and w.size > 1 and dim is not None and dim in ds.dims
             sample_dims[port] = dim
             if sharded or ctx.rank == 0:
-                tmp = io.temp_dir_for(step.out_dirs[port], tag)
+                tmp = temps[port] = io.temp_dir_for(step.out_dirs[port], tag)
                 io.write_part(ds, tmp, w.rank if sharded else 0)
-                temps[port] = tmp
         elif isinstance(value, dict):
             wanted = types.get(port)
             if isinstance(wanted, Tabular):
@@ -370,9 +386,8 @@ def _write_outputs(step: Step, results: dict[str, Any], temps: dict[str, Path], 
                 if absent:
                     raise TaskFailure(f"{where}: column {absent[0]!r} is missing (the payload returned keys: {', '.join(map(str, value)) or 'none'})")
             if ctx.rank == 0:
-                tmp = io.temp_dir_for(step.out_dirs[port], tag)
+                tmp = temps[port] = io.temp_dir_for(step.out_dirs[port], tag)
                 io.write_json_atomic(tmp / f"{port}.json", _jsonable(value))
-                temps[port] = tmp
         else:
             raise TaskFailure(f"{where}: expected an xarray Dataset or a dict, got {type(value).__name__}")
     ctx.barrier()

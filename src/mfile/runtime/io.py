@@ -20,6 +20,7 @@ place only when complete; ``clean_stale`` removes what a killed run left behind.
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import shutil
@@ -39,6 +40,40 @@ SMALL_BYTES = 256 * 2**20
 
 class PortError(Exception):
     """A port directory is missing or not something the runtime wrote."""
+
+
+# Below this many free bytes a failed write is taken for a full file system: the netCDF C
+# library reports ENOSPC as "NetCDF: HDF error", with neither errno nor file name.
+NEARLY_FULL_BYTES = 4 * 2**20
+_NO_SPACE_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT})
+
+
+def free_bytes(path: Path) -> int | None:
+    """Bytes an unprivileged writer may still use on the file system of ``path`` (or its parent)."""
+    for candidate in (path, *path.parents):
+        try:
+            st = os.statvfs(candidate)
+        except OSError:
+            continue
+        return st.f_bavail * st.f_frsize
+    return None
+
+
+def no_space(exc: BaseException, path: Path) -> str | None:
+    """The user's words when ``exc``, raised while writing ``path``, means the disk or quota is full;
+    None when it is some other error."""
+    code = getattr(exc, "errno", None)
+    free = free_bytes(path)
+    if code == errno.EDQUOT:
+        return (f"disk quota exceeded while writing {path}: free space in your quota (on JUWELS: "
+                "`jutil user dataquota`) or move the run directory to a file system with room, then resume")
+    if code in _NO_SPACE_ERRNOS or (isinstance(exc, (OSError, RuntimeError)) and free is not None
+                                    and free < NEARLY_FULL_BYTES):
+        left = f" ({free // 1024} KiB left)" if free is not None else ""
+        return (f"no space left on device while writing {path}{left}: free space on that file system "
+                "(or move the run directory's data/ to one with room), then resume "
+                "(mfile submit --resume, or mfile run again)")
+    return None
 
 
 def part_name(rank: int) -> str:

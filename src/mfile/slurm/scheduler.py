@@ -1,4 +1,5 @@
-"""The one interface to Slurm's command-line tools for submission (``sbatch``, ``scancel``).
+"""The one interface to Slurm's command-line tools for submission (``sbatch``, ``scancel``, and
+``squeue`` for which of a submission's jobs are still live).
 
 Commands run as argv lists (never through a shell). :class:`SlurmScheduler` talks to the real
 Slurm; :class:`FakeScheduler` records calls for unit tests and can be told to fail.
@@ -11,6 +12,8 @@ import subprocess
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol, Sequence
+
+from mfile.slurm.query import SlurmQuery, run_command
 
 # sbatch's messages when the controller is busy or briefly unreachable: worth a retry.
 TRANSIENT_MARKERS = (
@@ -44,6 +47,10 @@ class Scheduler(Protocol):
 
     def cancel(self, job_ids: Sequence[str]) -> None: ...
 
+    def live(self, job_ids: Sequence[str]) -> dict[str, str]:
+        """Job id -> Slurm state of those of ``job_ids`` still pending or running."""
+        ...
+
 
 @dataclass
 class SlurmScheduler:
@@ -74,6 +81,14 @@ class SlurmScheduler:
         if job_ids:
             self._run([self.scancel, *job_ids])
 
+    def live(self, job_ids: Sequence[str]) -> dict[str, str]:
+        query = SlurmQuery(lambda argv: run_command(argv, timeout=self.timeout))
+        states = query.refresh(job_ids)
+        if query.error:
+            raise SchedulerError(query.error, transient=is_transient(query.error))
+        return {j: next(x.state for x in lines if not x.final)
+                for j, lines in states.items() if any(not x.final for x in lines)}
+
 
 @dataclass
 class FakeScheduler:
@@ -84,6 +99,7 @@ class FakeScheduler:
     submitted: list[tuple[str, tuple[str, ...], str]] = field(default_factory=list)
     cancelled: list[str] = field(default_factory=list)
     attempts: int = 0
+    running: dict[str, str] = field(default_factory=dict)  # job id -> state: what live() reports
 
     def submit(self, script: Path, options: Sequence[str], cwd: Path) -> str:
         self.attempts += 1
@@ -96,3 +112,6 @@ class FakeScheduler:
 
     def cancel(self, job_ids: Sequence[str]) -> None:
         self.cancelled.extend(job_ids)
+
+    def live(self, job_ids: Sequence[str]) -> dict[str, str]:
+        return {j: self.running[j] for j in job_ids if j in self.running}
