@@ -79,8 +79,8 @@ def test_a_full_file_system_fails_the_task_by_name_and_resume_completes_after_sp
     port = run_dir / "data" / "src" / "output"
     assert f"no space left on device while writing {port}" in log, log
     assert "Traceback" not in log and "internal error" not in log, log
-    # Nothing half-written: no port, no temporary directory, no completion record.
-    assert not port.exists() and list((run_dir / "data" / "src").glob(".*")) == [], \
+    # Nothing half-written: no port, no temporary port directory, no completion record.
+    assert not port.exists() and list((run_dir / "data" / "src").glob(".output.tmp-*")) == [], \
         list((run_dir / "data" / "src").iterdir())
     assert not (run_dir / "state" / "src.json").exists()
 
@@ -112,16 +112,25 @@ def test_two_concurrent_resumes_queue_each_task_once(tmp_path: Path, jobs: Jobs)
     winners = [o for o in outs if o[0] == 0]
     losers = [o for o in outs if o[0] != 0]
     assert len(winners) == 1 and len(losers) == 1, outs
-    assert "another mfile submit" in losers[0][2] or "lock" in losers[0][2], losers[0]
+    assert "another `mfile submit` is running" in losers[0][2] or "still queued or running" in losers[0][2], losers
     assert parse_submit(losers[0][1]) == {}
     queued = parse_submit(winners[0][1])
     assert list(queued) == ["src", "after"]
     assert [row["job_id"] for row in jobs_json(run_dir)] == list(queued.values())
-    # Slurm itself has each task's job once: no second job under the same run directory's names.
-    names = subprocess.run(["squeue", "-h", "-t", "all", "-o", "%j %i"], capture_output=True, text=True, timeout=30,
-                           check=True).stdout.split("\n")
-    ours = [line for line in names if line.split(" ")[-1] in jobs.ids]
-    assert len(ours) == 2, names
+
+    # A third resume after the first has let go of the lock, while `after` still waits (held, so
+    # that it cannot finish first): refused, because its job is still queued.
+    subprocess.run(["scontrol", "hold", queued["after"]], check=True, capture_output=True, text=True, timeout=30)
+    third = mfile("submit", run_dir, "--resume")
+    jobs.ids.update(parse_submit(third.stdout).values())
+    assert third.returncode == 2 and parse_submit(third.stdout) == {}, third.stdout + third.stderr
+    assert f"after {queued['after']} pending" in third.stderr and "still queued or running" in third.stderr, \
+        third.stderr
+    subprocess.run(["scontrol", "release", queued["after"]], check=True, capture_output=True, text=True, timeout=30)
+
     records = by_id(wait_final(queued.values(), timeout=120))
     assert {r["JobState"] for r in records.values()} == {"COMPLETED"}, logs_of(run_dir)
-    print(f"two concurrent resumes: {time.monotonic() - t0:.1f} s")
+    assert jobs.ids == set(queued.values())  # Slurm got each task once
+    status = mfile("status", run_dir)
+    assert status.returncode == 0 and "2 completed" in status.stdout.splitlines()[0], status.stdout
+    print(f"two concurrent resumes and a third while queued: {time.monotonic() - t0:.1f} s")
