@@ -7,6 +7,8 @@
 #   scripts/local-slurm.sh stop [--nodes N]     stop only what this script started (pid files)
 #   scripts/local-slurm.sh status [--nodes N]   exit 0 up, 3 not running, 4 "unavailable: <reason>"
 #   scripts/local-slurm.sh restart [--nodes N]
+#   scripts/local-slurm.sh restart-ctld [--nodes N]   only slurmctld, keeping its queued and running
+#                                               jobs (what a site's controller restart does)
 #   scripts/local-slurm.sh conf [--nodes N]     print the slurm.conf that start writes
 #
 # Without --nodes (or with --nodes 1): the single-node cluster `local`, conf in /etc/slurm (the
@@ -49,7 +51,7 @@ say() { printf 'local-slurm: %s\n' "$*" >&2; }
 unavailable() { printf 'unavailable: %s\n' "$*"; exit "$EXIT_UNAVAILABLE"; }
 usage() {
     [[ -z ${1:-} ]] || echo "local-slurm: $1" >&2
-    echo "usage: $0 start|stop|status|restart|conf [--nodes N]   (N from 1 to $MAX_NODES; 1: the single-node cluster)" >&2
+    echo "usage: $0 start|stop|status|restart|restart-ctld|conf [--nodes N]   (N from 1 to $MAX_NODES; 1: the single-node cluster)" >&2
     exit 2
 }
 
@@ -808,8 +810,34 @@ cmd_status() {
     return "$EXIT_DOWN"
 }
 
+# slurmctld alone, stopped (it saves its state) and started on that state: jobs queued, running
+# and finished stay, the slurmd and the jobs' processes are not touched.
+cmd_restart_ctld() {
+    local t0 i
+    t0=$(date +%s.%N)
+    exec 9>"$STATE_DIR.lock"
+    flock 9
+    if [[ -z $(our_pid slurmctld) ]]; then
+        echo "not running: no slurmctld of this script to restart (start it first)" >&2
+        return "$EXIT_DOWN"
+    fi
+    stop_daemon slurmctld
+    if ((MULTI)); then
+        MFILE_SLURM_KEEP_STATE=1 start_multi_ctld
+    else
+        MFILE_SLURM_KEEP_STATE=1 start_slurm_daemon slurmctld
+    fi
+    for ((i = 0; i < 100; i++)); do
+        cluster_responds && break
+        sleep 0.2
+    done
+    cluster_responds || { say "slurmctld did not answer after its restart"; return 1; }
+    say "slurmctld restarted in $(elapsed_since "$t0") s"
+}
+
 case $COMMAND in
     start) cmd_start ;;
+    restart-ctld) cmd_restart_ctld ;;
     stop) cmd_stop ;;
     status) cmd_status ;;
     restart) cmd_stop && cmd_start ;;

@@ -1,0 +1,93 @@
+"""Faults that need a cluster of its own (issue 14, item 3), on the two-node cluster ``localmulti``:
+the single-node cluster is shared by every e2e test and is never restarted.
+
+1. slurmctld is restarted (``scripts/local-slurm.sh restart-ctld --nodes 2``: stopped, so it
+   saves its state, and started on that state) while a chain of three jobs is queued and
+   running: the running job goes on, the queued ones keep their dependencies, the chain
+   completes with the result of an undisturbed run, and ``mfile status`` says so.
+
+(A node failing under a running job is tests/test_multinode.py's node-down test.)
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Iterator
+
+import numpy as np
+import pytest
+
+from conftest import SCRIPT, MultiNodeCluster
+
+sys.path.insert(0, str(Path(__file__).parent / "fixtures" / "e2e"))
+from e2e_support import (  # noqa: E402
+    PYTHON,
+    Jobs,
+    by_id,
+    compile_run_dir,
+    job_records,
+    logs_of,
+    read_port,
+    wait_final,
+    wait_for,
+)
+
+pytestmark = [pytest.mark.multinode, pytest.mark.slow]
+
+HERE = Path(__file__).parent / "fixtures" / "multinode"
+PROFILE = "local-multinode"
+
+
+@pytest.fixture
+def jobs(multinode_env: MultiNodeCluster) -> Iterator[Jobs]:
+    tracker = Jobs()
+    try:
+        yield tracker
+    finally:
+        tracker.cancel_all()
+
+
+def mfile_env(*args: str | Path, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([PYTHON, "-m", "mfile.cli", *map(str, args)], capture_output=True, text=True, timeout=120,
+                          check=False, env=env)
+
+
+def test_a_slurmctld_restart_while_a_chain_is_queued_and_running_loses_nothing(
+    tmp_path: Path, jobs: Jobs, multinode_env: MultiNodeCluster
+) -> None:
+    source = tmp_path / "chain.mfile"
+    source.write_text((HERE / "chain.mfile").read_text())
+    run_dir = compile_run_dir(source, tmp_path / "out", "chain", "--profile", PROFILE)
+    t0 = time.monotonic()
+    ids = jobs.submit(run_dir)
+    assert list(ids) == ["slow", "middle", "last"]
+
+    def slow_running() -> bool:
+        records = by_id(job_records(ids.values()))
+        return records.get(ids["slow"], {}).get("JobState") == "RUNNING"
+
+    wait_for(slow_running, "the first job of the chain to run", timeout=60, poll=0.2)
+    restart = subprocess.run(["bash", str(SCRIPT), "restart-ctld", "--nodes", "2"], capture_output=True, text=True,
+                             timeout=120)
+    assert restart.returncode == 0, restart.stdout + restart.stderr
+    restarted = time.monotonic()
+    # The restarted controller knows the chain as it was: one running, two waiting on it.
+    records = by_id(job_records(ids.values()))
+    assert records[ids["slow"]]["JobState"] in ("RUNNING", "COMPLETING", "COMPLETED"), records[ids["slow"]]
+    assert {records[ids[n]]["JobState"] for n in ("middle", "last")} <= {"PENDING", "RUNNING", "COMPLETED"}
+    assert records[ids["slow"]]["Restarts"] == "0"  # not requeued: it ran through the restart
+
+    records = by_id(wait_final(ids.values(), timeout=180))
+    assert {r["JobState"] for r in records.values()} == {"COMPLETED"}, logs_of(run_dir)
+    assert all(r["Restarts"] == "0" for r in records.values())
+    out = read_port(run_dir / "data" / "last" / "output")["x"].values
+    x = np.arange(2400, dtype="float64")
+    np.testing.assert_allclose(out, (x - x.mean()) / x.std(), rtol=1e-12, atol=1e-12)
+    status = mfile_env("status", run_dir, env=multinode_env.env)
+    assert status.returncode == 0, status.stdout + status.stderr
+    assert ": 3 completed (submitted" in status.stdout.splitlines()[0], status.stdout
+    print(f"slurmctld restart under a chain: {time.monotonic() - t0:.1f} s, "
+          f"{time.monotonic() - restarted:.1f} s of it after the restart")
