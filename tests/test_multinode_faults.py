@@ -6,11 +6,19 @@ the single-node cluster is shared by every e2e test and is never restarted.
    running: the running job goes on, the queued ones keep their dependencies, the chain
    completes with the result of an undisturbed run, and ``mfile status`` says so.
 
-(A node failing under a running job is tests/test_multinode.py's node-down test.)
+2. The time limit arrives during training (``--time=00:01:00``, the profile's warning 40 s before
+   it): the job's shell passes USR1 on, the runtime checkpoints and exits 75, the script runs
+   ``scontrol requeue``, and the next run continues from the checkpoint's epoch (not epoch 1)
+   until the training is done; the loss curve has every epoch once.
+
+Both run on localmulti because a requeued job there waits cred_expire = 10 s before it starts
+again (120 s on the single-node cluster). (A node failing under a running job is
+tests/test_multinode.py's node-down test.)
 """
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 import time
@@ -21,6 +29,8 @@ import numpy as np
 import pytest
 
 from conftest import SCRIPT, MultiNodeCluster
+from mfile.codegen.profile import PROFILE_DIR
+from test_multinode import MNIST_ITEMS, digits_file
 
 sys.path.insert(0, str(Path(__file__).parent / "fixtures" / "e2e"))
 from e2e_support import (  # noqa: E402
@@ -91,3 +101,52 @@ def test_a_slurmctld_restart_while_a_chain_is_queued_and_running_loses_nothing(
     assert ": 3 completed (submitted" in status.stdout.splitlines()[0], status.stdout
     print(f"slurmctld restart under a chain: {time.monotonic() - t0:.1f} s, "
           f"{time.monotonic() - restarted:.1f} s of it after the restart")
+
+
+TIMELIMIT_EPOCHS = 60
+WARNING_S = 40  # the test profile's signal_seconds: USR1 20 s into a one-minute job
+
+
+def test_the_time_limit_during_training_checkpoints_requeues_and_continues_the_epochs(
+    tmp_path: Path, jobs: Jobs, multinode_env: MultiNodeCluster
+) -> None:
+    profile = tmp_path / "short-warning.toml"
+    text = (PROFILE_DIR / f"{PROFILE}.toml").read_text()
+    profile.write_text(re.sub(r"(?m)^signal_seconds = \d+$", f"signal_seconds = {WARNING_S}", text))
+    source = tmp_path / "timelimit.mfile"
+    source.write_text((HERE / "timelimit.mfile").read_text().replace("@DATA@", str(digits_file(tmp_path)))
+                      .replace("@EPOCHS@", str(TIMELIMIT_EPOCHS)))
+    run_dir = compile_run_dir(source, tmp_path / "out", "timelimit", "--items", str(MNIST_ITEMS), "--profile",
+                              str(profile))
+    script = (run_dir / "jobs" / "fit.sbatch").read_text()
+    for line in ("#SBATCH --time=00:01:00", f"#SBATCH --signal=B:USR1@{WARNING_S}", "#SBATCH --requeue"):
+        assert line in script, script
+    t0 = time.monotonic()
+    ids = jobs.submit(run_dir)
+    job = ids["fit"]
+    records = by_id(wait_final(ids.values(), timeout=420, poll=1.0))
+    log = next((run_dir / "logs").glob(f"*-{job}.err")).read_text(errors="replace")
+    states = {name: (records[i]["JobState"], records[i]["ExitCode"], records[i]["Reason"]) for name, i in ids.items()}
+    assert {r["JobState"] for r in records.values()} == {"COMPLETED"}, f"{states}\n{log}"
+    restarts = int(records[job]["Restarts"])
+    assert restarts >= 1, log
+
+    # Each run but the last: a checkpoint on the warning, then the requeue.
+    stops = [int(e) for e in re.findall(r"stop requested: checkpoint at epoch (\d+), batch \d+", log)]
+    assert len(stops) == restarts and log.count(f"requeueing job {job}") == restarts, log
+    assert "DUE TO TIME LIMIT" not in log, log  # it never ran into the limit itself
+    # Each run after the first: resumes at the epoch the previous one checkpointed.
+    resumed = [int(e) for e in re.findall(r"resuming from \S+: epoch (\d+), batch \d+", log)]
+    assert resumed == stops, log
+    finished = [int(e) for e in re.findall(rf"\] epoch (\d+)/{TIMELIMIT_EPOCHS} ", log)]
+    assert finished == list(range(1, TIMELIMIT_EPOCHS + 1)), finished  # every epoch once, in order
+    assert finished.count(1) == 1 and stops[0] > 0  # not restarted from scratch
+
+    curve = read_port(run_dir / "data" / "fit" / "stats")
+    assert curve.sizes == {"sample": TIMELIMIT_EPOCHS}
+    np.testing.assert_array_equal(curve["epoch"].values, np.arange(TIMELIMIT_EPOCHS))
+    assert curve["loss"].values[-1] < curve["loss"].values[0]
+    status = mfile_env("status", run_dir, env=multinode_env.env)
+    assert status.returncode == 0 and ": 3 completed (submitted" in status.stdout.splitlines()[0], status.stdout
+    print(f"time limit during training: {time.monotonic() - t0:.1f} s, {restarts} requeue(s), "
+          f"checkpoints at epochs {stops}")

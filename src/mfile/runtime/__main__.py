@@ -17,7 +17,7 @@ import sys
 import traceback
 from pathlib import Path
 
-from mfile.runtime.context import install_signal_handler
+from mfile.runtime.context import ignore_late_signal, install_signal_handler
 
 if __name__ == "__main__":
     install_signal_handler()  # before the imports below: Slurm's SIGUSR1 may come while we still import
@@ -126,6 +126,7 @@ def main(argv: list[str] | None = None) -> int:
         _abort(world, EXIT_FAULT)
         return EXIT_FAULT
     finally:
+        ignore_late_signal()
         parallel.shutdown_torch_distributed()
         sys.stdout.flush()
         sys.stderr.flush()

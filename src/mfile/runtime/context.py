@@ -47,6 +47,15 @@ def install_signal_handler() -> None:
         signal.signal(signal.SIGUSR1, STOP.set)
 
 
+def ignore_late_signal() -> None:
+    """Once the task's outcome is decided, a warning that comes late changes nothing: ignore it.
+    (Python's finalization puts a handled signal back to its default action, which for SIGUSR1
+    is to terminate: a warning arriving while the interpreter shuts down would turn a finished
+    task into a job that failed with 138. An ignored signal stays ignored.)"""
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGUSR1, signal.SIG_IGN)
+
+
 def write_whole(text: str) -> None:
     """Write ``text`` to stderr in one system call, so the lines of ranks that share a log
     (srun, mpirun) never mix mid-line: a pipe takes a write of up to PIPE_BUF bytes whole."""
