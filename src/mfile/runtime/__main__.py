@@ -94,10 +94,17 @@ def main(argv: list[str] | None = None) -> int:
             return search.run_point(plan, run_dir, task, point, world, args.force)
         return plan_task.run_item_task(plan, run_dir, task, world, args.force)
     except execute.TaskFailure as exc:
+        # Bad data fails every rank alike: rank 0 alone says why, and all exit without MPI_Abort
+        # (whose banner every rank would print). A failure of some ranks only: each says why and
+        # aborts, so that the others do not wait for them forever.
+        everyone = world is None or parallel.all_failed(world)
+        if everyone and getattr(world, "rank", 0) != 0:
+            return EXIT_FAILED
         if exc.payload_traceback:
             print(exc.payload_traceback, file=sys.stderr, end="")
         print(f"mfile: {exc}", file=sys.stderr)
-        _abort(world, EXIT_FAILED)
+        if not everyone:
+            _abort(world, EXIT_FAILED)
         return EXIT_FAILED
     except execute.Stopped:
         print(

@@ -13,6 +13,7 @@ import os
 import re
 import socket
 import sys
+import time
 from dataclasses import dataclass
 from typing import Any, Mapping
 
@@ -30,6 +31,9 @@ class World:
     local_rank: int = 0
     comm: Any = None
     launcher: str = "none"
+    # A duplicate of ``comm`` used only when ranks fail: its barrier can never be matched with a
+    # collective of the task's own code (see all_failed).
+    failure_comm: Any = None
 
 
 # (rank, size, local rank) variables, most specific launcher first: mpirun's own variables
@@ -62,7 +66,7 @@ def world(env: Mapping[str, str] | None = None) -> World:
     if size == 1 and mpi_mod is not None and mpi_mod.Is_initialized():
         comm = mpi_mod.COMM_WORLD
         if comm.Get_size() > 1:
-            return World(comm.Get_rank(), comm.Get_size(), local, comm, "mpi4py")
+            return World(comm.Get_rank(), comm.Get_size(), local, comm, "mpi4py", comm.Dup())
     if size == 1:
         return World(rank, size, local, None, launcher)
     from mpi4py import MPI  # optional: MPI loads only when a task has several ranks
@@ -76,7 +80,26 @@ def world(env: Mapping[str, str] | None = None) -> World:
             "with the site's PMIx (`srun --mpi=pspmix` on JUWELS, `--mpi=pmix` on a stock Slurm), "
             "see containers/README.md"
         )
-    return World(rank, size, local, comm, launcher)
+    return World(rank, size, local, comm, launcher, comm.Dup())
+
+
+FAILURE_AGREEMENT_S = 10.0  # how long a failing rank waits to learn whether every rank failed
+
+
+def all_failed(w: World, timeout: float = FAILURE_AGREEMENT_S) -> bool:
+    """True when every rank of ``w`` has failed too (each calls this on failure), learnt within
+    ``timeout``: then rank 0 alone reports, every rank exits normally, and MPI prints nothing.
+    False when some rank is elsewhere (still working, or waiting in a collective for the failed
+    one): the caller must report on its own and abort, or the others would wait forever."""
+    if w.failure_comm is None or w.size <= 1:
+        return w.size <= 1
+    request = w.failure_comm.Ibarrier()
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if request.Test():
+            return True
+        time.sleep(0.01)
+    return False
 
 
 def slice_bounds(n: int, rank: int, size: int) -> tuple[int, int]:
