@@ -26,7 +26,9 @@ def make_item(root: Path, ref: str, text: str = HEADER) -> Path:
     directory = root / name / version
     directory.mkdir(parents=True, exist_ok=True)
     (directory / "MantikHeader").write_text(text)
-    (directory / "payload.py").write_text("def apply(inputs, params, ctx):\n    return inputs['input']\n")
+    # Every kind's functions (E339 checks that a payload has those its kind needs).
+    (directory / "payload.py").write_text("def apply(inputs, params, ctx):\n    return inputs['input']\n\n\n"
+                                          "load = train = save = predict = deploy = apply\n")
     return directory
 
 
@@ -227,3 +229,44 @@ def test_cli_items_show_unknown_item() -> None:
     result = CliRunner().invoke(main, ["items", "show", "<user>/mnist_linear:v1", "--items", str(REAL)])
     assert result.exit_code == 1
     assert "error[E331]" in result.output
+
+
+# ------------------------------------------------------------------ payload functions (E339)
+
+
+@pytest.mark.parametrize(
+    "kind, payload, missing",
+    [
+        ("dataset", "def apply(inputs, params, ctx):\n    pass\n", ["load"]),
+        ("trainable", "def train(inputs, params, ctx):\n    return None, None\n", ["save"]),
+        ("algorithm", "def apply(inputs, params, ctx):\n    pass\n", []),
+        ("algorithm", "from helpers import apply\n", []),
+        ("algorithm", "try:\n    import fast as apply\nexcept ImportError:\n    def apply(i, p, c):\n        pass\n", []),
+        ("algorithm", "from helpers import *\n", []),  # cannot be told without running it: no report
+        ("deployment", "deploy = None\n", []),
+    ],
+)
+def test_a_payload_without_the_function_its_kind_needs_is_an_error(
+    tmp_path: Path, kind: str, payload: str, missing: list[str]
+) -> None:
+    header = (f"kind: {kind}\ntype: int32\n" if kind != "trainable" else
+              "kind: trainable\ntype: {input: float32, output: float32}\ntrainingType: {columns: {x: float32}}\n"
+              "statType: void\n")  # fmt: skip
+    directory = make_item(tmp_path, "ns/thing:1", header)
+    (directory / "payload.py").write_text(payload)
+    reporter = Reporter()
+    catalog(tmp_path).resolve("ns/thing", reporter, AT)
+    found = [r for r in reporter.reports if r.code == "E339"]
+    assert [r.message.split(" defines no ")[1].split("()")[0] for r in found] == missing, reporter.reports
+    for report in found:
+        assert report.span.file == str(directory / "payload.py") and report.span.line == 1
+
+
+def test_a_missing_payload_function_is_reported_once_per_item(tmp_path: Path) -> None:
+    directory = make_item(tmp_path, "ns/thing:1", "kind: dataset\ntype: int32\n")
+    (directory / "payload.py").write_text("def apply(inputs, params, ctx):\n    pass\n")
+    reporter = Reporter()
+    cat = catalog(tmp_path)
+    cat.resolve("ns/thing", reporter, AT)
+    cat.resolve("ns/thing:1", reporter, AT)
+    assert [r.code for r in reporter.reports].count("E339") == 1

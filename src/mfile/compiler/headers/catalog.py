@@ -17,6 +17,7 @@ refused. The CLI's ``mfile items list`` and ``mfile items show`` live in ``mfile
 
 from __future__ import annotations
 
+import ast
 import hashlib
 import os
 import re
@@ -84,6 +85,7 @@ class ItemCatalog:
         self._usable: list[Root] | None = None
         self._cache: dict[str, ResolvedItem] = {}
         self._headers: dict[Path, Header | None] = {}
+        self._payloads_checked: set[Path] = set()
         self._names: dict[Path, list[str]] = {}
 
     # ------------------------------------------------------------------ roots
@@ -214,6 +216,9 @@ class ItemCatalog:
         header = self._headers[path]
         if header is None:
             return None
+        if path not in self._payloads_checked:
+            self._payloads_checked.add(path)
+            _check_payload(directory / PAYLOAD_FILE, header.kind, f"{q}:{version}", reporter)
         ref = ItemRef(
             name=q, version=version, kind=header.kind, directory=str(directory.absolute()),
             header_sha256=header.sha256, bridge=header.bridge, header=header.raw, payload_sha256=payload_sha256,
@@ -240,6 +245,55 @@ class ItemCatalog:
                     if loaded is not None:
                         out.append(ResolvedItem(loaded[0], loaded[1], root.path, ref, False))
         return out
+
+
+PAYLOAD_FILE = "payload.py"
+# The functions the runtime calls, by kind (docs/architecture.md, payload API); `predict` is
+# needed only where a trained item is used for prediction, which the header cannot tell.
+PAYLOAD_FUNCTIONS: dict[str, tuple[tuple[str, str], ...]] = {
+    "dataset": (("load", "(params, ctx)"),),
+    "algorithm": (("apply", "(inputs, params, ctx)"),),
+    "trainable": (("train", "(inputs, params, ctx)"), ("save", "(model, directory, params, ctx)")),
+    "deployment": (("deploy", "(model, params, ctx)"),),
+}
+
+
+def payload_names(source: str) -> set[str] | None:
+    """Top-level names a payload defines (functions, classes, assignments, imports, also inside
+    top-level if/try); None when that cannot be told without running it (a star import)."""
+    tree = ast.parse(source)
+    names: set[str] = set()
+    body = list(tree.body)
+    while body:
+        node = body.pop(0)
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+            names.add(node.name)
+        elif isinstance(node, (ast.Import, ast.ImportFrom)):
+            if any(alias.name == "*" for alias in node.names):
+                return None
+            names.update((alias.asname or alias.name).split(".")[0] for alias in node.names)
+        elif isinstance(node, (ast.Assign, ast.AnnAssign, ast.AugAssign)):
+            targets = node.targets if isinstance(node, ast.Assign) else [node.target]
+            names.update(n.id for t in targets for n in ast.walk(t) if isinstance(n, ast.Name))
+        elif isinstance(node, (ast.If, ast.Try, ast.With)):
+            body += [*node.body, *getattr(node, "orelse", []), *getattr(node, "finalbody", [])]
+            body += [n for h in getattr(node, "handlers", []) for n in h.body]
+    return names
+
+
+def _check_payload(path: Path, kind: str, name: str, reporter: Reporter) -> None:
+    """A payload that lacks the function its kind needs fails before any job is queued. The file
+    is parsed, never imported (importing would run the item's code in the compiler)."""
+    try:
+        names = payload_names(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, SyntaxError, ValueError):
+        return  # no payload (a header-only item) or one Python reports itself when the job loads it
+    if names is None:
+        return
+    for function, signature in PAYLOAD_FUNCTIONS.get(kind, ()):
+        if function not in names:
+            reporter.report(header_messages.PayloadLacksFunction, Span.point(str(path)), item_kind=kind, name=name,
+                            function=function, signature=signature, payload=str(path))
 
 
 def _holds_item(directory: Path) -> bool:

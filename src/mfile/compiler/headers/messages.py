@@ -196,7 +196,7 @@ class AmbiguousSbatchOption(Diagnostic):
     hint = "write the option's full name; allowed: {allowed}"
 
 
-# ----------------------------------------------------------------- item resolution (E330-E338)
+# ----------------------------------------------------------------- item resolution (E330-E339)
 
 
 class BadItemName(Diagnostic):
@@ -252,3 +252,9 @@ class ItemNameMismatch(Diagnostic):
     code = "E337"
     severity = Severity.WARNING
     message = "header says {field} {header_value!r} but the item directory says {dir_value!r}; the directory wins"
+
+
+class PayloadLacksFunction(Diagnostic):
+    code = "E339"
+    message = "the payload of {item_kind} item {name!r} defines no {function}() function, which a {item_kind} item needs"
+    hint = "define `def {function}{signature}:` in {payload} (see docs/items.md, payload API)"
