@@ -104,6 +104,10 @@ def digits_file(tmp: Path, samples: int = 1792) -> Path:
     return path
 
 
+def multinode_python() -> str:
+    return str(ROOT / ".venv" / "bin" / "python")
+
+
 def node_exec(node: str, *argv: str) -> subprocess.CompletedProcess[str]:
     """A command inside a node's network namespace (named like the node)."""
     return subprocess.run(["ip", "-n", node, *argv], capture_output=True, text=True, timeout=30, check=True)
@@ -271,6 +275,10 @@ def test_a_node_that_drops_off_the_network_gets_its_job_requeued_and_completed(
     assert record["status"] == "done" and record["ranks"] == 4 and record["job_id"] == job
     curve = read_port(run_dir / "data" / "long" / "stats")
     assert curve.sizes == {"sample": LONG_EPOCHS} and curve["loss"].values[-1] < curve["loss"].values[0] / 5
+    # The pipeline as a whole: `mfile status` (SLURM_CONF from multinode_env) says every task completed.
+    status = subprocess.run([multinode_python(), "-m", "mfile.cli", "status", str(run_dir)], capture_output=True,
+                            text=True, timeout=120)
+    assert status.returncode == 0 and ": 3 completed (submitted" in status.stdout.splitlines()[0], status.stdout
 
     # The first run's ranks on the node that was cut off were killed when it came back: only its
     # slurmd is left in its namespace.
