@@ -247,7 +247,6 @@ class ItemCatalog:
         return out
 
 
-PAYLOAD_FILE = "payload.py"
 # The functions the runtime calls, by kind (docs/architecture.md, payload API); `predict` is
 # needed only where a trained item is used for prediction, which the header cannot tell.
 PAYLOAD_FUNCTIONS: dict[str, tuple[tuple[str, str], ...]] = {
