@@ -182,8 +182,11 @@ def _refuse_while_live(run_dir: Path, scheduler: Scheduler, jobs: list[Job], err
     mine = {r.job_id: r.name for r in rows if r.name in names}
     if not mine:
         return
+    ask = getattr(scheduler, "live", None)  # a scheduler of the API's caller may not know how
+    if ask is None:
+        return
     try:
-        live = scheduler.live(sorted(mine))
+        live = ask(sorted(mine))
     except SchedulerError as exc:
         err.write(f"mfile: warning: cannot ask Slurm whether the last submission's jobs still run ({exc}); "
                   "submitting anyway\n")
