@@ -5,7 +5,8 @@
    port directory and "no space", nothing half-written is left or taken as done, ``mfile status``
    shows the failure with that message, and ``mfile submit --resume`` completes once there is room.
 2. Two ``mfile submit --resume`` at once on one run directory: one queues the jobs, the other
-   refuses (state/submit.lock), and no task is queued twice.
+   refuses (state/submit.lock, or the first's jobs seen live), and a third resume while the
+   jobs are still queued refuses too: no task is queued twice.
 
 The scenarios that restart slurmctld or take a node down run on the two-node cluster
 (tests/test_multinode.py, tests/test_multinode_faults.py): the single-node cluster is shared
