@@ -9,7 +9,9 @@ the single-node cluster is shared by every e2e test and is never restarted.
 2. The time limit arrives during training (``--time=00:01:00``, the profile's warning 40 s before
    it): the job's shell passes USR1 on, the runtime checkpoints and exits 75, the script runs
    ``scontrol requeue``, and the next run continues from the checkpoint's epoch (not epoch 1)
-   until the training is done; the loss curve has every epoch once.
+   until the training is done; every epoch is trained once. The training is e2e/epochs, whose
+   epochs sleep one second: mfile/mlp's epochs take 3x longer on a loaded machine than on an idle
+   one, so no epoch count both outlasts the warning and fits a few runs everywhere.
 
 Both run on localmulti because a requeued job there waits cred_expire = 10 s before it starts
 again (120 s on the single-node cluster). (A node failing under a running job is
@@ -18,6 +20,7 @@ tests/test_multinode.py's node-down test.)
 
 from __future__ import annotations
 
+import json
 import re
 import subprocess
 import sys
@@ -30,7 +33,6 @@ import pytest
 
 from conftest import SCRIPT, MultiNodeCluster
 from mfile.codegen.profile import PROFILE_DIR
-from test_multinode import MNIST_ITEMS, digits_file
 
 sys.path.insert(0, str(Path(__file__).parent / "fixtures" / "e2e"))
 from e2e_support import (  # noqa: E402
@@ -103,7 +105,7 @@ def test_a_slurmctld_restart_while_a_chain_is_queued_and_running_loses_nothing(
           f"{time.monotonic() - restarted:.1f} s of it after the restart")
 
 
-TIMELIMIT_EPOCHS = 150
+TIMELIMIT_EPOCHS = 55  # of 1 s each: the warning is due 20 s into the job, and comes within ~30 s of that
 WARNING_S = 40  # the test profile's signal_seconds: USR1 20 s into a one-minute job
 
 
@@ -114,10 +116,8 @@ def test_the_time_limit_during_training_checkpoints_requeues_and_continues_the_e
     text = (PROFILE_DIR / f"{PROFILE}.toml").read_text()
     profile.write_text(re.sub(r"(?m)^signal_seconds = \d+$", f"signal_seconds = {WARNING_S}", text))
     source = tmp_path / "timelimit.mfile"
-    source.write_text((HERE / "timelimit.mfile").read_text().replace("@DATA@", str(digits_file(tmp_path)))
-                      .replace("@EPOCHS@", str(TIMELIMIT_EPOCHS)))
-    run_dir = compile_run_dir(source, tmp_path / "out", "timelimit", "--items", str(MNIST_ITEMS), "--profile",
-                              str(profile))
+    source.write_text((HERE / "timelimit.mfile").read_text().replace("@EPOCHS@", str(TIMELIMIT_EPOCHS)))
+    run_dir = compile_run_dir(source, tmp_path / "out", "timelimit", "--profile", str(profile))
     script = (run_dir / "jobs" / "fit.sbatch").read_text()
     for line in ("#SBATCH --time=00:01:00", f"#SBATCH --signal=B:USR1@{WARNING_S}", "#SBATCH --requeue"):
         assert line in script, script
@@ -132,21 +132,20 @@ def test_the_time_limit_during_training_checkpoints_requeues_and_continues_the_e
     assert restarts >= 1, log
 
     # Each run but the last: a checkpoint on the warning, then the requeue.
-    stops = [int(e) for e in re.findall(r"stop requested: checkpoint at epoch (\d+), batch \d+", log)]
+    stops = [int(e) for e in re.findall(r"stop requested: checkpoint at epoch (\d+)", log)]
     assert len(stops) == restarts and log.count(f"requeueing job {job}") == restarts, log
     assert "DUE TO TIME LIMIT" not in log, log  # it never ran into the limit itself
     # Each run after the first: resumes at the epoch the previous one checkpointed.
-    resumed = [int(e) for e in re.findall(r"resuming from \S+: epoch (\d+), batch \d+", log)]
+    resumed = [int(e) for e in re.findall(r"resuming from \S+: epoch (\d+)", log)]
     assert resumed == stops, log
     finished = [int(e) for e in re.findall(rf"\] epoch (\d+)/{TIMELIMIT_EPOCHS} ", log)]
     assert finished == list(range(1, TIMELIMIT_EPOCHS + 1)), finished  # every epoch once, in order
     assert finished.count(1) == 1 and stops[0] > 0  # not restarted from scratch
 
-    curve = read_port(run_dir / "data" / "fit" / "stats")
-    assert curve.sizes == {"sample": TIMELIMIT_EPOCHS}
-    np.testing.assert_array_equal(curve["epoch"].values, np.arange(TIMELIMIT_EPOCHS))
-    assert curve["loss"].values[-1] < curve["loss"].values[0]
+    record = json.loads((run_dir / "state" / "fit.json").read_text())
+    assert record["status"] == "done" and record["job_id"] == job
+    assert json.loads((run_dir / "data" / "fit" / "model" / "weights.json").read_text()) == {"epochs": TIMELIMIT_EPOCHS}
     status = mfile_env("status", run_dir, env=multinode_env.env)
-    assert status.returncode == 0 and ": 3 completed (submitted" in status.stdout.splitlines()[0], status.stdout
+    assert status.returncode == 0 and ": 2 completed (submitted" in status.stdout.splitlines()[0], status.stdout
     print(f"time limit during training: {time.monotonic() - t0:.1f} s, {restarts} requeue(s), "
           f"checkpoints at epochs {stops}")
