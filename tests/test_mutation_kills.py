@@ -1,0 +1,174 @@
+"""Boundary and variant cases that kill mutants the rest of the suite let live (docs/mutation.md).
+
+Expected values are written out by hand here, not computed with the code under test.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from mfile.plan.types import (
+    Array,
+    Column,
+    Fundamental,
+    Model,
+    Nullable,
+    Struct,
+    Tabular,
+    Tensor,
+    cast_kind,
+    compare,
+    select_columns,
+)
+
+# --------------------------------------------------------------------------- plan/types.py
+
+
+@pytest.mark.parametrize(
+    ("produced", "wanted", "kind"),
+    [
+        ("int32", "int32", "same"),
+        ("bool", "int8", "widen"),
+        ("bool", "uint8", "widen"),
+        ("bool", "float32", "widen"),
+        ("bool", "string", "incompatible"),
+        ("int8", "int16", "widen"),
+        ("int16", "int8", "narrow"),
+        ("int32", "uint64", "narrow"),
+        ("int64", "float32", "widen"),
+        ("int8", "bool", "narrow"),
+        ("uint8", "uint16", "widen"),
+        ("uint16", "uint8", "narrow"),
+        ("uint8", "int16", "widen"),
+        ("uint16", "int16", "narrow"),  # equal width: the sign bit does not fit
+        ("uint32", "int16", "narrow"),
+        ("uint8", "float32", "widen"),
+        ("uint8", "bool", "narrow"),
+        ("float32", "float64", "widen"),
+        ("float64", "float32", "narrow"),
+        ("float32", "int64", "narrow"),
+        ("float32", "uint8", "narrow"),
+        ("float32", "bool", "narrow"),
+        ("string", "int32", "incompatible"),
+        ("int32", "string", "incompatible"),
+        ("float32", "string", "incompatible"),
+    ],
+)
+def test_cast_kind_each_pair(produced: str, wanted: str, kind: str) -> None:
+    assert cast_kind(produced, wanted) == kind
+
+
+def _f(name: str) -> Fundamental:
+    return Fundamental(name=name)  # type: ignore[arg-type]
+
+
+def _t(*shape: int | None, of: str = "float32") -> Tensor:
+    return Tensor(shape=shape, component=of)  # type: ignore[arg-type]
+
+
+def _tab(**cols) -> Tabular:
+    return Tabular(columns=tuple(Column(name=n, type=t) for n, t in cols.items()))
+
+
+def _found(produced, wanted):
+    return [(m.severity, m.path, m.reason) for m in compare(produced, wanted)]
+
+
+@pytest.mark.parametrize("axis", [0, 1, 2])
+def test_tensor_shape_each_dimension_is_compared(axis: int) -> None:
+    want = [4, 5, 6]
+    have = list(want)
+    have[axis] += 1
+    assert _found(_t(*have), _t(*want)) == [("error", "value", f"shape differs in dimension {axis}")]
+
+
+def test_tensor_shape_several_dimensions_named_and_none_is_any() -> None:
+    assert _found(_t(1, 5, 7), _t(4, 5, 6)) == [("error", "value", "shape differs in dimension 0, 2")]
+    assert _found(_t(None, 5), _t(4, 5)) == []
+    assert _found(_t(4, 5), _t(4, None)) == []
+    assert _found(_t(4, 5), _t(4, 5)) == []
+
+
+@pytest.mark.parametrize(("have", "want"), [((4,), (4, 5)), ((4, 5, 1), (4, 5)), ((), (1,))])
+def test_tensor_rank_differs(have, want) -> None:
+    assert _found(_t(*have), _t(*want)) == [("error", "value", f"rank {len(have)} is not {len(want)}")]
+
+
+def test_tensor_component_and_kind() -> None:
+    assert _found(_t(3, of="float64"), _t(3, of="float32")) == [("error", "value", "float64 would narrow to float32")]
+    assert _found(_t(3, of="float32"), _t(3, of="float64")) == [("widen", "value", "float32 widens to float64")]
+    assert _found(_f("float32"), _t(3)) == [("error", "value", "expected a tensor")]
+
+
+def test_void_on_either_side_matches_anything() -> None:
+    assert compare(_f("void"), _t(3)) == []
+    assert compare(_t(3), _f("void")) == []
+
+
+def test_nullable() -> None:
+    assert _found(Nullable(underlying=_f("int32")), _f("int32")) == [
+        ("error", "value", "a nullable value cannot feed a non-nullable port")
+    ]
+    assert compare(_f("int32"), Nullable(underlying=_f("int32"))) == []
+    assert compare(Nullable(underlying=_f("int32")), Nullable(underlying=_f("int32"))) == []
+    assert _found(Nullable(underlying=_f("int64")), Nullable(underlying=_f("int32"))) == [
+        ("error", "value", "int64 would narrow to int32")
+    ]
+
+
+def test_tables_missing_dropped_and_nested_paths() -> None:
+    wanted = _tab(a=_f("int32"), b=_t(2))
+    produced = _tab(a=_f("int64"), c=_f("bool"))
+    assert _found(produced, wanted) == [
+        ("error", "a", "int64 would narrow to int32"),
+        ("error", "b", "column 'b' is missing"),
+        ("dropped", "c", "column 'c' is not used"),
+    ]
+    m = compare(produced, wanted)[1]
+    assert (m.wanted, m.got) == ("tensor[2] of float32", "nothing")
+    m = compare(produced, wanted)[2]
+    assert (m.wanted, m.got) == ("nothing", "bool")
+
+
+def test_one_column_tables_unwrap_on_either_side() -> None:
+    assert _found(_f("int64"), _tab(x=_f("int32"))) == [("error", "x", "int64 would narrow to int32")]
+    assert _found(_tab(x=_f("int64")), _f("int32")) == [("error", "x", "int64 would narrow to int32")]
+    assert _found(_f("int32"), _tab(x=_f("int32"), y=_f("int32"))) == [("error", "value", "expected a table of columns")]
+    # a two-column table does not unwrap into a scalar
+    assert _found(_tab(x=_f("int32"), y=_f("int32")), _f("int32")) == [("error", "value", "expected a scalar")]
+
+
+def test_arrays_structs_models() -> None:
+    assert _found(Array(underlying=_f("int64")), Array(underlying=_f("int32"))) == [
+        ("error", "value", "int64 would narrow to int32")
+    ]
+    assert _found(_f("int32"), Array(underlying=_f("int32"))) == [("error", "value", "expected an array")]
+    s = lambda **c: Struct(fields=tuple(Column(name=n, type=t) for n, t in c.items()))  # noqa: E731
+    assert _found(s(a=_f("int64")), s(a=_f("int32"))) == [("error", "a", "int64 would narrow to int32")]
+    assert _found(_f("int32"), s(a=_f("int32"))) == [("error", "value", "expected a struct")]
+    # a model's input is contravariant: the wanted model's input must fit the produced one's
+    produced = Model(input=_f("int64"), output=_f("int32"))
+    wanted = Model(input=_f("int32"), output=_f("int64"))
+    assert _found(produced, wanted) == [
+        ("widen", "input", "int32 widens to int64"),
+        ("widen", "output", "int32 widens to int64"),
+    ]
+    assert _found(Model(input=_f("int32"), output=_f("int64")), Model(input=_f("int64"), output=_f("int32"))) == [
+        ("error", "input", "int64 would narrow to int32"),
+        ("error", "output", "int64 would narrow to int32"),
+    ]
+    assert _found(_f("int32"), wanted) == [("error", "value", "expected a trained model")]
+    assert _found(_t(2), _f("int32")) == [("error", "value", "expected a scalar")]
+
+
+def test_type_strings_and_select_columns() -> None:
+    assert str(_t(None, 3)) == "tensor[*, 3] of float32"
+    assert str(Nullable(underlying=_f("int8"))) == "nullable int8"
+    assert str(Array(underlying=_f("int8"))) == "array of int8"
+    assert str(Struct(fields=(Column(name="a", type=_f("int8")),))) == "struct{a: int8}"
+    assert str(Model(input=_f("int8"), output=_f("bool"))) == "model(int8 -> bool)"
+    assert str(_tab(a=_f("int8"), b=_f("bool"))) == "{a: int8, b: bool}"
+    table = _tab(a=_f("int8"), b=_f("bool"), c=_f("string"))
+    assert select_columns(table, ("c", "a")).names == ("a", "c")
+    assert select_columns(_f("int8"), ("a",)) == _f("int8")
+    assert table.column("b") == _f("bool") and table.column("z") is None
