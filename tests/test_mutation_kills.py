@@ -172,3 +172,143 @@ def test_type_strings_and_select_columns() -> None:
     assert select_columns(table, ("c", "a")).names == ("a", "c")
     assert select_columns(_f("int8"), ("a",)) == _f("int8")
     assert table.column("b") == _f("bool") and table.column("z") is None
+
+
+# --------------------------------------------------------------------------- codegen/jobs.py, commands/submit.py
+
+import io  # noqa: E402
+import json  # noqa: E402
+from pathlib import Path  # noqa: E402
+
+from mfile import api  # noqa: E402
+from mfile.codegen.jobs import Job, array_chunks, job_name, last_job, plan_jobs, resolve_account  # noqa: E402
+from mfile.commands.submit import submit_command  # noqa: E402
+from mfile.plan.state import tasks_to_run  # noqa: E402
+from mfile.slurm.scheduler import FakeScheduler  # noqa: E402
+
+E2E = Path(__file__).parent / "fixtures" / "e2e"
+# What each task of fanin.mfile reads, as the M-File says it (not as the planner computes it).
+FANIN = {"src": set(), "split": {"src"}, "fit": {"split"}, "score": {"fit", "split"}}
+
+
+@pytest.mark.parametrize(
+    ("points", "size", "chunks"),
+    [
+        (1, 4, [(0, 1)]),
+        (3, 4, [(0, 3)]),
+        (4, 4, [(0, 4)]),
+        (5, 4, [(0, 4), (4, 1)]),
+        (9, 4, [(0, 4), (4, 4), (8, 1)]),
+        (12, 4, [(0, 4), (4, 4), (8, 4)]),
+        (0, 4, []),
+    ],
+)
+def test_array_chunks_below_at_above_the_limit(points: int, size: int, chunks) -> None:
+    assert array_chunks(points, size) == chunks
+
+
+def test_job_basics() -> None:
+    assert Job("a", "a", "task").dependency == "afterok"
+    assert Job("a", "a", "array").dependency == "afterok"
+    assert Job("a.select", "a", "select").dependency == "afterany"
+    assert Job("a", "a", "task").script == "jobs/a.sbatch"
+    assert Job("a", "a", "task").elements == 1
+    assert Job("a", "a", "array", count=7).elements == 7
+    assert job_name("p", "a b/c") == "p.a_b_c"
+    assert len(job_name("p", "x" * 300)) == 200
+
+
+def test_resolve_account_takes_the_first_budget() -> None:
+    profile = api._profile("juwels-booster")
+    env = profile.account_env
+    assert env
+    assert resolve_account(profile, {env: " deepacf, other"}) == "deepacf"
+    assert resolve_account(profile, {env: "a b"}) == "a"
+    assert resolve_account(profile, {env: "   "}) == profile.account
+    assert resolve_account(profile, {}) == profile.account
+
+
+@pytest.fixture
+def fanin(tmp_path: Path) -> Path:
+    (compiled,) = api.compile(E2E / "fanin.mfile", items=[E2E / "items"], profile="local", out=tmp_path / "runs")
+    assert compiled.run_dir is not None
+    return compiled.run_dir
+
+
+def test_plan_jobs_keeps_every_parent_of_a_fan_in(fanin: Path) -> None:
+    (compiled,) = api.compile(E2E / "fanin.mfile", items=[E2E / "items"], profile="local", write=False)
+    jobs = plan_jobs(compiled.plan, compiled.profile)
+    assert {j.name: set(j.after) for j in jobs} == FANIN
+    assert [j.name for j in jobs].index("score") == 3
+    assert all(j.kind == "task" and j.count == 0 and j.offset == 0 for j in jobs)
+
+
+def _submit(run_dir: Path, resume: bool = False, stage: str | None = None, dry_run: bool = False):
+    out, err = io.StringIO(), io.StringIO()
+    fake = FakeScheduler()
+    code = submit_command(run_dir, dry_run, resume, stage, fake, out=out, err=err, sleep=lambda s: None)
+    return code, fake, out.getvalue(), err.getvalue()
+
+
+def _deps(options) -> set[str]:
+    dep = [o for o in options if o.startswith("--dependency=")]
+    if not dep:
+        return set()
+    kind, _, ids = dep[0].removeprefix("--dependency=").partition(":")
+    assert kind == "afterok"
+    return set(ids.split(":"))
+
+
+def test_submit_waits_for_every_parent(fanin: Path) -> None:
+    code, fake, out, _ = _submit(fanin)
+    assert code == 0
+    ids = {Path(s).stem: i for s, _, i in fake.submitted}
+    for script, options, _ in fake.submitted:
+        task = Path(script).stem
+        assert _deps(options) == {ids[p] for p in FANIN[task]}, task
+        assert ("--kill-on-invalid-dep=yes" in options) == bool(FANIN[task])
+    rows = json.loads((fanin / "state" / "jobs.json").read_text())["jobs"]
+    assert {r["name"]: set(r["after"]) for r in rows} == {t: {ids[p] for p in ps} for t, ps in FANIN.items()}
+
+
+def test_dry_run_names_every_parent(fanin: Path) -> None:
+    code, fake, out, _ = _submit(fanin, dry_run=True)
+    assert code == 0 and fake.submitted == []
+    (score,) = [line for line in out.splitlines() if line.endswith("jobs/score.sbatch")]
+    assert "--dependency=afterok:@split:@fit" in score or "--dependency=afterok:@fit:@split" in score
+
+
+def _mark_done(run_dir: Path, *tasks: str) -> None:
+    for task in tasks:
+        (run_dir / "state" / f"{task}.json").write_text(json.dumps({"status": "done"}))
+
+
+def test_resume_keeps_only_the_parents_still_queued(fanin: Path) -> None:
+    _mark_done(fanin, "src", "split")
+    code, fake, _, _ = _submit(fanin, resume=True)
+    assert code == 0
+    ids = {Path(s).stem: i for s, _, i in fake.submitted}
+    assert set(ids) == {"fit", "score"}
+    by = {Path(s).stem: o for s, o, _ in fake.submitted}
+    assert _deps(by["fit"]) == set()
+    assert _deps(by["score"]) == {ids["fit"]}
+    rows = json.loads((fanin / "state" / "jobs.json").read_text())["jobs"]
+    assert sorted(r["name"] for r in rows) == ["fit", "score"]
+
+
+def test_tasks_to_run_variants(fanin: Path) -> None:
+    (compiled,) = api.compile(E2E / "fanin.mfile", items=[E2E / "items"], profile="local", write=False)
+    plan = compiled.plan
+    assert tasks_to_run(plan, fanin, False, None) == ["src", "split", "fit", "score"]
+    assert tasks_to_run(plan, fanin, True, None) == ["src", "split", "fit", "score"]
+    assert tasks_to_run(plan, fanin, False, "score") == ["src", "split", "fit", "score"]
+    assert tasks_to_run(plan, fanin, False, "prepare") == ["src", "split"]
+    _mark_done(fanin, "src", "split", "fit")
+    assert tasks_to_run(plan, fanin, False, "score") == ["score"]
+    assert tasks_to_run(plan, fanin, False, None) == ["src", "split", "fit", "score"]
+    assert tasks_to_run(plan, fanin, True, None) == ["score"]
+    assert tasks_to_run(plan, fanin, True, "train") == []
+    (fanin / "state" / "split.json").unlink()
+    # split is redone, so everything after it is too, even though fit's record says done
+    assert tasks_to_run(plan, fanin, True, None) == ["split", "fit", "score"]
+    assert tasks_to_run(plan, fanin, False, "train") == ["split", "fit"]
