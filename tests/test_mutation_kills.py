@@ -312,3 +312,224 @@ def test_tasks_to_run_variants(fanin: Path) -> None:
     # split is redone, so everything after it is too, even though fit's record says done
     assert tasks_to_run(plan, fanin, True, None) == ["split", "fit", "score"]
     assert tasks_to_run(plan, fanin, False, "train") == ["split", "fit"]
+
+
+# --------------------------------------------------------------------------- runtime/records.py, plan/state.py
+
+import os  # noqa: E402
+
+from mfile.plan import state  # noqa: E402
+from mfile.runtime import records  # noqa: E402
+
+ITEMS = [("a/b:1", "h1", "p1")]
+
+
+def _key(**over):
+    args = dict(task_id="t", mode="run", items=ITEMS, params={"x": 1}, inputs={"input": ["up:output:d1"]},
+                runtime={"mfile": "1", "image": [], "modules": None})
+    args.update(over)
+    return records.task_key(**args)
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        {"task_id": "u"}, {"mode": "predict"}, {"items": [("a/b:1", "h2", "p1")]},
+        {"items": [("a/b:1", "h1", "p2")]}, {"params": {"x": 2}}, {"inputs": {"input": ["up:output:d2"]}},
+        {"runtime": {"mfile": "2", "image": [], "modules": None}}, {"extra": {"grid": 1}},
+    ],
+)
+def test_task_key_covers_each_part(change) -> None:
+    assert _key(**change) != _key()
+    assert _key() == _key()
+
+
+def _record(tmp_path: Path, **over) -> Path:
+    path = tmp_path / "state" / "t.json"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    args = dict(task_id="t", key=_key(), inputs={"input": ["up:output:d1"]}, params={"x": 1}, items=ITEMS,
+                outputs={}, started="then", wall_s=1.23456, ranks=2,
+                runtime={"mfile": "1", "image": [], "modules": None})
+    args.update(over)
+    records.write_record(path, **args)
+    return path
+
+
+def _why(path: Path, **over) -> list[str]:
+    now = dict(items=ITEMS, params={"x": 1}, inputs={"input": ["up:output:d1"]},
+               runtime={"mfile": "1", "image": [], "modules": None})
+    now.update(over)
+    key = _key(**{k: v for k, v in over.items()})
+    return records.why_stale(path, key, [], **now)
+
+
+def test_write_record_fields(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("SLURM_JOB_ID", "77")
+    monkeypatch.delenv("SLURM_ARRAY_TASK_ID", raising=False)
+    rec = json.loads(_record(tmp_path, point=3, extra={"best": 1}).read_text())
+    assert rec["status"] == "done" and rec["format"] == records.RECORD_FORMAT and rec["task"] == "t"
+    assert rec["point"] == 3 and rec["best"] == 1 and rec["ranks"] == 2 and rec["wall_s"] == 1.235
+    assert rec["items"] == [{"ref": "a/b:1", "header_sha256": "h1", "payload_sha256": "p1"}]
+    assert rec["params_sha256"] == records.sha256_text('{"x":1}')
+    assert rec["reads"] == [] and rec["job_id"] == "77" and rec["started"] == "then"
+    assert rec["inputs"] == {"input": ["up:output:d1"]}
+
+
+def test_job_id_of_an_array_element(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("SLURM_JOB_ID", "100")
+    monkeypatch.setenv("SLURM_ARRAY_JOB_ID", "90")
+    monkeypatch.setenv("SLURM_ARRAY_TASK_ID", "4")
+    assert records.job_id() == "90_4"
+    monkeypatch.delenv("SLURM_ARRAY_JOB_ID")
+    assert records.job_id() == "100_4"
+    monkeypatch.delenv("SLURM_JOB_ID")
+    assert records.job_id() is None
+
+
+def test_why_stale_names_each_part(tmp_path: Path) -> None:
+    path = _record(tmp_path)
+    assert _why(path) == []
+    assert records.why_stale(tmp_path / "none.json", "k", []) == [records.NOT_DONE]
+    assert _why(path, items=[("a/b:1", "h2", "p1")]) == ["the header of a/b:1 changed"]
+    assert _why(path, items=[("a/b:1", "h1", "p2")]) == ["the payload of a/b:1 changed"]
+    assert _why(path, items=[("c/d:1", "h1", "p1")]) == ["the header of c/d:1 changed"]
+    assert _why(path, params={"x": 2}) == ["params changed"]
+    assert _why(path, inputs={"input": ["up:output:d2"]}) == ["upstream output up:output changed"]
+    assert _why(path, inputs={"input": ["up:output:d1", "up2[3]:output:d9"]}) == ["upstream output up2 changed"]
+    assert _why(path, runtime={"mfile": "2", "image": [], "modules": None}) == ["the mfile version changed ('1' -> '2')"]
+    assert _why(path, runtime={"mfile": "1", "image": ["x"], "modules": None}) == [
+        "the runtime image changed ([] -> ['x'])"]
+    assert _why(path, runtime={"mfile": "1", "image": [], "modules": ["m"]}) == [
+        "the module set changed (None -> ['m'])"]
+    # the key differs but no part named: the plan itself changed
+    assert records.why_stale(path, "other", []) == ["the plan changed (task, mode or search settings)"]
+    assert records.why_stale(path, _key(), [tmp_path / "gone"]) == [f"output {tmp_path / 'gone'} is missing"]
+    assert records.why_stale(path, _key(), [path]) == []
+
+
+def test_a_record_of_an_older_format_is_stale(tmp_path: Path) -> None:
+    path = _record(tmp_path)
+    rec = json.loads(path.read_text())
+    rec["format"] = 2
+    path.write_text(json.dumps(rec))
+    assert records.why_stale(path, "other", [], items=ITEMS) == [
+        "the completion record is from an older mfile (format 2)"]
+
+
+def test_output_digest(tmp_path: Path) -> None:
+    path = _record(tmp_path, outputs={"o": {"sha256": "abc"}, "bad": "x"})
+    assert records.output_digest(path, "o") == "abc"
+    assert records.output_digest(path, "bad") is None
+    assert records.output_digest(path, "none") is None
+    assert records.output_digest(tmp_path / "missing.json", "o") is None
+
+
+def test_digest_path_counts_and_names(tmp_path: Path) -> None:
+    port = tmp_path / "port"
+    (port / "sub").mkdir(parents=True)
+    (port / "a").write_bytes(b"12345")
+    (port / "sub" / "b").write_bytes(b"xy")
+    d = records.digest_path(port)
+    assert (d["files"], d["bytes"]) == (2, 7)
+    single = records.digest_path(port / "a")
+    assert (single["files"], single["bytes"]) == (1, 5)
+    (port / "sub" / "b").rename(port / "sub" / "c")  # same bytes, another name
+    assert records.digest_path(port)["sha256"] != d["sha256"]
+
+
+def test_digest_path_above_the_content_limit_uses_mtime(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    f = tmp_path / "big"
+    f.write_bytes(b"abcd")
+    monkeypatch.setattr(records, "CONTENT_HASH_LIMIT", 4)  # at the limit: content counts
+    at = records.digest_path(f)["sha256"]
+    f.write_bytes(b"abce")
+    os.utime(f, ns=(1, 1))
+    assert records.digest_path(f)["sha256"] != at
+    monkeypatch.setattr(records, "CONTENT_HASH_LIMIT", 3)  # above: size and mtime only
+    above = records.digest_path(f)["sha256"]
+    f.write_bytes(b"abcf")
+    os.utime(f, ns=(1, 1))
+    assert records.digest_path(f)["sha256"] == above
+
+
+def _reads(tmp_path: Path, n: int) -> tuple[list[dict], list[Path]]:
+    files = []
+    for i in range(n):
+        f = tmp_path / f"in{i}.nc"
+        f.write_text("x")
+        files.append(f)
+    pattern = str(tmp_path / "in*.nc")
+    return [{"pattern": "in*.nc", "globs": [str(tmp_path / "nothing*"), pattern],
+             "files": state.fingerprint(state.expand_globs([pattern]))}], files
+
+
+def test_read_changes_lists_up_to_the_limit(tmp_path: Path) -> None:
+    reads, files = _reads(tmp_path, 5)
+    assert state.read_changes(reads) == []
+    for f in files[:3]:
+        f.write_text("xx")
+    assert state.read_changes(reads) == [f"input {f} changed" for f in files[:3]]
+    files[3].write_text("xx")
+    assert state.read_changes(reads) == [f"input {f} changed" for f in files[:3]] + ["1 more inputs matching in*.nc changed"]
+
+
+def test_read_changes_new_gone_and_none(tmp_path: Path) -> None:
+    reads, files = _reads(tmp_path, 2)
+    (tmp_path / "in9.nc").write_text("x")
+    assert state.read_changes(reads) == ["1 new file matches in*.nc"]
+    (tmp_path / "in8.nc").write_text("x")
+    assert state.read_changes(reads) == ["2 new files match in*.nc"]
+    for f in tmp_path.glob("in[89].nc"):
+        f.unlink()
+    files[0].unlink()
+    assert state.read_changes(reads) == [f"input {files[0]} is gone"]
+    files[1].unlink()
+    assert state.read_changes(reads) == ["in*.nc matches no file any more"]
+    assert state.read_changes(None) == []
+    assert state.read_changes({"x": 1}) == ["the completion record's list of input files is unreadable"]
+    assert state.read_changes([{"pattern": "p"}]) == ["the completion record's list of input files is unreadable"]
+
+
+def test_is_done_needs_a_done_record_whose_reads_match(tmp_path: Path) -> None:
+    run = tmp_path / "run"
+    (run / "state").mkdir(parents=True)
+    assert not state.is_done(run, "t")
+    (run / "state" / "t.json").write_text(json.dumps({"status": "failed"}))
+    assert not state.is_done(run, "t") and state.done_tasks(run) == []
+    reads, files = _reads(tmp_path, 1)
+    (run / "state" / "t.json").write_text(json.dumps({"status": "done", "reads": reads}))
+    (run / "state" / "u.json").write_text("not json")
+    assert state.is_done(run, "t") and state.done_tasks(run) == ["t"]
+    assert state.stale_inputs(run, "t") == []
+    files[0].write_text("changed")
+    assert not state.is_done(run, "t")
+    assert state.stale_inputs(run, "t") == [f"input {files[0]} changed"]
+    assert state.stale_inputs(run, "none") == []
+
+
+def test_read_jobs_formats(tmp_path: Path) -> None:
+    run = tmp_path
+    (run / "state").mkdir()
+    assert state.read_jobs(run) == ([], None)
+    path = run / "state" / "jobs.json"
+    path.write_text(json.dumps({"submitted_at": "T", "jobs": [
+        {"name": "s.part1", "task": "s", "kind": "array", "job_id": "5;cluster"},
+        {"task": "a", "job_id": 6}, {"name": "x"}]}))
+    assert state.read_jobs(run) == ([state.JobRow("s.part1", "s", "array", "5"), state.JobRow("a", "a", "task", "6")], "T")
+    path.write_text(json.dumps({"format": 1, "jobs": {"s.select": 7, "b": "8;c"}}))
+    assert state.read_jobs(run) == ([state.JobRow("s.select", "s", "select", "7"), state.JobRow("b", "b", "task", "8")], None)
+    path.write_text(json.dumps({"submitted_by": "x", "c.part2": 9}))
+    assert state.read_jobs(run) == ([state.JobRow("c.part2", "c", "task", "9")], None)
+    path.write_text("{")
+    with pytest.raises(ValueError, match="unreadable"):
+        state.read_jobs(run)
+
+
+def test_write_jobs_keeps_only_the_named_tasks_rows(tmp_path: Path) -> None:
+    (tmp_path / "state").mkdir()
+    state.write_jobs(tmp_path, [{"name": "a", "task": "a", "job_id": "1"}, {"name": "b", "task": "b", "job_id": "2"}], set())
+    state.write_jobs(tmp_path, [{"name": "b", "task": "b", "job_id": "3"}], {"a"})
+    data = json.loads((tmp_path / "state" / "jobs.json").read_text())
+    assert data["format"] == state.JOBS_FORMAT and data["submitted_by"] == "mfile submit"
+    assert [(r["task"], r["job_id"]) for r in data["jobs"]] == [("a", "1"), ("b", "3")]
+    assert not (tmp_path / "state" / "jobs.json.tmp").exists()
