@@ -533,3 +533,167 @@ def test_write_jobs_keeps_only_the_named_tasks_rows(tmp_path: Path) -> None:
     assert data["format"] == state.JOBS_FORMAT and data["submitted_by"] == "mfile submit"
     assert [(r["task"], r["job_id"]) for r in data["jobs"]] == [("a", "1"), ("b", "3")]
     assert not (tmp_path / "state" / "jobs.json.tmp").exists()
+
+
+# --------------------------------------------------------------------------- codegen/resources.py: one below, at, one above
+
+from codegen_ir import item as _item  # noqa: E402
+from codegen_ir import task as _task  # noqa: E402
+from mfile.codegen import resources as res  # noqa: E402
+from mfile.codegen.profile import Profile, load_profile  # noqa: E402
+from mfile.diagnostics import Reporter, Span  # noqa: E402
+
+# Two partitions whose every limit differs, so a check against the wrong one shows.
+_SITE = {
+    "small": {"cores_per_node": 8, "threads_per_core": 2, "gpus_per_node": 2, "memory_per_node_mb": 1000,
+              "max_time": "01:00:00", "max_nodes": 3},
+    "big": {"cores_per_node": 32, "threads_per_core": 1, "gpus_per_node": 4, "memory_per_node_mb": 8000,
+            "max_time": "10:00:00", "max_nodes": 50},
+    "cpu": {"cores_per_node": 4, "memory_per_node_mb": 500, "max_time": "00:30:00", "max_nodes": 2},
+}
+
+
+def _site(**over) -> Profile:
+    data = load_profile("juwels-booster").model_dump()
+    data.update(partitions=_SITE, cpu_partition="cpu", gpu_partition="big", exclusive_nodes=False,
+                default_cpus_per_task=1, default_time="00:20:00")
+    data.update(over)
+    return Profile.model_validate(data)
+
+
+def _resolve(kind: str = "trainable", profile: Profile | None = None, **resources):
+    t = _task("t", "s", _item("demo/x:1.0", kind), 6, **resources)
+    reporter = Reporter()
+    got = res.resolve(t, profile or _site(), reporter, Span.whole_file("f"))
+    return got, [r.code for r in reporter.reports]
+
+
+@pytest.mark.parametrize(("partition", "limit"), [("small", 3), ("big", 50)])
+def test_nodes_limit_of_each_partition(partition: str, limit: int) -> None:
+    for nodes, codes in ((limit - 1, []), (limit, []), (limit + 1, ["E407"])):
+        got, found = _resolve(partition=partition, nodes=nodes, tasks=nodes, parallel="data")
+        assert found == codes, (partition, nodes)
+        assert (got is None) == bool(codes)
+        if got is not None:
+            assert (got.nodes, got.tasks, got.partition) == (nodes, nodes, partition)
+
+
+@pytest.mark.parametrize(("partition", "limit"), [("small", 1000), ("big", 8000)])
+def test_memory_limit_of_the_requested_partition(partition: str, limit: int) -> None:
+    for mb, codes in ((limit - 1, []), (limit, []), (limit + 1, ["E405"])):
+        got, found = _resolve(partition=partition, memory=f"{mb}M")
+        assert found == codes, (partition, mb)
+        if got is not None:
+            assert got.memory == f"{mb}M"
+
+
+def test_memory_hint_names_the_bigger_partitions() -> None:
+    t = _task("t", "s", _item("demo/x:1.0", "trainable"), 6, partition="small", memory="1001M")
+    reporter = Reporter()
+    res.resolve(t, _site(), reporter, Span.whole_file("f"))
+    assert "big" in reporter.reports[0].hint and "cpu" not in reporter.reports[0].hint
+
+
+@pytest.mark.parametrize(("partition", "limit"), [("small", 3600), ("big", 36000)])
+def test_walltime_limit_of_each_partition(partition: str, limit: int) -> None:
+    from mfile.plan.units import format_time
+
+    for seconds, codes in ((limit - 1, []), (limit, []), (limit + 1, ["E406"])):
+        got, found = _resolve(partition=partition, time=format_time(seconds))
+        assert found == codes, (partition, seconds)
+        if got is not None:
+            assert got.time == format_time(seconds)
+
+
+def test_default_time_is_the_profiles_capped_at_the_partition() -> None:
+    got, _ = _resolve(partition="big")
+    assert got.time == "00:20:00"
+    got, _ = _resolve(profile=_site(default_time="05:00:00"), partition="small")
+    assert got.time == "01:00:00"
+
+
+@pytest.mark.parametrize(("partition", "have"), [("small", 2), ("big", 4)])
+def test_gpus_per_node_of_each_partition(partition: str, have: int) -> None:
+    for gpus, codes in ((have - 1, []), (have, []), (have + 1, ["E403"])):
+        got, found = _resolve(kind="algorithm", partition=partition, gpus=gpus)
+        assert found == codes, (partition, gpus)
+        if got is not None:
+            assert got.gpus == gpus and got.tasks == 1
+
+
+def test_gpus_pick_the_gpu_partition_and_a_cpu_partition_refuses_them() -> None:
+    got, found = _resolve(kind="algorithm", gpus=1)
+    assert found == [] and got.partition == "big"
+    got, found = _resolve(kind="algorithm")
+    assert found == [] and got.partition == "cpu" and got.gpus == 0
+    got, found = _resolve(kind="algorithm", partition="cpu", gpus=1)
+    assert found == ["E402"] and got is None
+    got, found = _resolve(kind="algorithm", profile=_site(gpu_partition=None), gpus=1)
+    assert found == ["E402"]
+    got, found = _resolve(partition="nope")
+    assert found == ["E401"]
+
+
+@pytest.mark.parametrize(("partition", "cpus_per_node"), [("small", 16), ("big", 32)])
+def test_cpus_per_node_of_each_partition(partition: str, cpus_per_node: int) -> None:
+    # 2 ranks per node: need = 2 x cpus_per_task
+    half = cpus_per_node // 2
+    for cpus, codes in ((half - 1, []), (half, []), (half + 1, ["E404"])):
+        got, found = _resolve(partition=partition, nodes=1, tasks=2, cpus_per_task=cpus, parallel="data")
+        assert found == codes, (partition, cpus)
+        if got is not None:
+            assert got.cpus_per_task == cpus
+
+
+def test_exclusive_nodes_give_each_rank_its_share_of_the_cores() -> None:
+    got, _ = _resolve(profile=_site(exclusive_nodes=True), partition="big", nodes=2, tasks=8, parallel="data")
+    assert (got.nodes, got.tasks, got.cpus_per_task) == (2, 8, 8)
+    got, _ = _resolve(profile=_site(exclusive_nodes=True), partition="small")
+    assert got.cpus_per_task == 8  # cores, not SMT threads
+    got, _ = _resolve(profile=_site(default_cpus_per_task=3), partition="big")
+    assert got.cpus_per_task == 3
+
+
+def test_ranks_and_nodes_derivation() -> None:
+    # DDP: one rank per GPU
+    got, found = _resolve(partition="big", gpus=4, tasks=8)
+    assert found == [] and (got.nodes, got.tasks) == (2, 8)
+    got, found = _resolve(partition="big", gpus=4, nodes=2)
+    assert found == [] and (got.nodes, got.tasks) == (2, 8)
+    got, found = _resolve(partition="big", gpus=2, tasks=3)  # ceil(3 / 2) = 2 nodes, 3 % 2 ranks left over
+    assert found == ["E408"] and got is None
+    got, found = _resolve(partition="big", nodes=2, tasks=3, parallel="data")
+    assert found == ["E408"] and got is None
+    got, found = _resolve(partition="big", nodes=2, parallel="data")
+    assert found == [] and (got.nodes, got.tasks) == (2, 2)
+    got, found = _resolve(kind="algorithm", partition="big", tasks=2)
+    assert found == ["E416"]
+    got, found = _resolve(kind="algorithm", partition="big", nodes=2)
+    assert found == ["E416"]
+
+
+@pytest.mark.parametrize("field", ["nodes", "tasks", "cpus_per_task"])
+def test_counts_below_one(field: str) -> None:
+    for value, codes in ((0, ["E412"]), (1, [])):
+        got, found = _resolve(partition="big", **{field: value})
+        assert found == codes, (field, value)
+
+
+def test_negative_gpus() -> None:
+    assert _resolve(partition="big", gpus=-1)[1] == ["E412"]
+    assert _resolve(partition="big", gpus=0)[1] == []
+
+
+def test_requeue_default_for_trainables_only() -> None:
+    assert _resolve(partition="big")[0].requeue is True
+    assert _resolve(kind="algorithm", partition="big")[0].requeue is False
+    assert _resolve(profile=_site(requeue_trainables=False), partition="big")[0].requeue is False
+
+
+@pytest.mark.parametrize(
+    ("option", "code"),
+    [("--exclusive", None), ("--constraint=gpu", None), ("--mem=1G", "E410"), ("-N2", "E410"),
+     ("--Bad", "E413"), ("--x=a b", "E413"), ("exclusive", "E413")],
+)
+def test_sbatch_extra(option: str, code: str | None) -> None:
+    assert _resolve(partition="big", sbatch_extra=(option,))[1] == ([code] if code else [])
