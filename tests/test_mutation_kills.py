@@ -697,3 +697,163 @@ def test_requeue_default_for_trainables_only() -> None:
 )
 def test_sbatch_extra(option: str, code: str | None) -> None:
     assert _resolve(partition="big", sbatch_extra=(option,))[1] == ([code] if code else [])
+
+
+# --------------------------------------------------------------------------- compiler/typecheck.py
+
+from mfile.compiler import typecheck as tc  # noqa: E402
+
+_AT = Span.whole_file("f")
+
+
+def _codes(reporter: Reporter) -> list[str]:
+    return [r.code for r in reporter.reports]
+
+
+def test_check_binding_severities() -> None:
+    for produced, wanted, codes, ok in [
+        (_f("int64"), _f("int32"), ["E201"], False),
+        (_f("int32"), _f("int64"), ["E202"], True),
+        (_tab(a=_f("int32"), b=_f("int32")), _tab(a=_f("int32")), ["E203"], True),
+        (_f("void"), _f("int32"), ["E208"], True),
+        (_f("void"), _f("void"), [], True),
+        (_f("int32"), _f("int32"), [], True),
+    ]:
+        reporter = Reporter()
+        assert tc.check_binding(reporter, "t", "input", produced, wanted, _AT) is ok
+        assert _codes(reporter) == codes, (produced, wanted)
+
+
+def test_as_model() -> None:
+    m = Model(input=_f("int8"), output=_f("int8"))
+    reporter = Reporter()
+    assert tc.as_model(reporter, "t", "model", m, _AT) is m
+    assert tc.as_model(reporter, "t", "model", _f("void"), _AT) == Model(input=_f("void"), output=_f("void"))
+    assert _codes(reporter) == []
+    assert tc.as_model(reporter, "t", "model", _f("int8"), _AT) is None
+    assert _codes(reporter) == ["E206"]
+
+
+def test_join_output_names_columns_and_clashes() -> None:
+    reporter = Reporter()
+    got = tc.join_output(reporter, "j", [("input_0", _tab(a=_f("int8"))), ("input_1", _t(3)),
+                                        ("input_2", _tab(a=_f("bool"), b=_f("int8")))], _AT)
+    assert got == _tab(a=_f("int8"), input_1=_t(3), b=_f("int8"))
+    assert _codes(reporter) == ["E204"]
+    assert "input_0" in reporter.reports[0].message and "input_2" in reporter.reports[0].message
+    assert tc.join_output(Reporter(), "j", [("input_0", _tab(a=_f("int8"))), ("input_1", _f("void"))], _AT) == _f("void")
+
+
+@pytest.mark.parametrize(
+    ("size", "ok"),
+    [(0, False), (0.0001, True), (0.5, True), (0.9999, True), (1, False), (1.0, False), (-0.1, False),
+     (True, False), ("0.2", False), (None, True)],
+)
+def test_split_test_size_strictly_between_0_and_1(size, ok: bool) -> None:
+    reporter = Reporter()
+    tc.check_split(reporter, "s", {"test_size": size}, {}, _AT)
+    assert _codes(reporter) == ([] if ok else ["E205"])
+
+
+@pytest.mark.parametrize(("by", "ok"), [("time", True), ("random", True), (None, True), ("Time", False), ("x", False)])
+def test_split_by(by, ok: bool) -> None:
+    reporter = Reporter()
+    tc.check_split(reporter, "s", {"by": by}, {}, _AT)
+    assert _codes(reporter) == ([] if ok else ["E205"])
+
+
+def test_split_reports_at_the_params_span() -> None:
+    reporter = Reporter()
+    where = Span(file="f", line=4, column=9, end_line=4, end_column=12)
+    tc.check_split(reporter, "s", {"test_size": 2, "by": "x"}, {"test_size": where}, _AT)
+    assert [r.span for r in reporter.reports] == [where, _AT]
+
+
+@pytest.mark.parametrize(
+    ("lag", "ok"),
+    [("1h", True), ("6h", True), ("30min", True), ("1D", True), ("2W", True), (" 3s ", True), ("1 d", True),
+     ("0h", False), ("01h", False), ("h", False), ("1y", False), ("1hh", False), (1, False), ("x1h", False)],
+)
+def test_timelag_lag(lag, ok: bool) -> None:
+    reporter = Reporter()
+    tc.timelag_output(reporter, "l", _f("void"), {"lag": lag}, {}, _AT)
+    assert _codes(reporter) == ([] if ok else ["E205"])
+
+
+@pytest.mark.parametrize(("steps", "ok"), [(0, False), (1, True), (2, True), (999, True), (1000, True), (1001, False),
+                                           (True, False), (2.0, False)])
+def test_timelag_steps_between_1_and_1000(steps, ok: bool) -> None:
+    reporter = Reporter()
+    tc.timelag_output(reporter, "l", _f("void"), {"steps": steps}, {}, _AT)
+    assert _codes(reporter) == ([] if ok else ["E205"])
+
+
+def test_timelag_output_columns() -> None:
+    table = _tab(time=_f("int64"), t2m=_f("float32"), u=_f("float32"))
+    reporter = Reporter()
+    got = tc.timelag_output(reporter, "l", table, {"steps": 2}, {}, _AT)
+    assert got.names == ("time", "t2m", "u", "t2m_lag1", "u_lag1", "t2m_lag2", "u_lag2")
+    assert got.column("u_lag2") == _f("float32") and _codes(reporter) == []
+    got = tc.timelag_output(reporter, "l", table, {"variables": "u, ", "steps": 1}, {}, _AT)
+    assert got.names == ("time", "t2m", "u", "u_lag1") and _codes(reporter) == []
+    got = tc.timelag_output(reporter, "l", table, {"variables": "v"}, {}, _AT)
+    assert _codes(reporter) == ["E207"]
+    # a bad steps falls back to one lag
+    got = tc.timelag_output(Reporter(), "l", table, {"steps": 0}, {}, _AT)
+    assert got.names == ("time", "t2m", "u", "t2m_lag1", "u_lag1")
+    assert tc.timelag_output(Reporter(), "l", _t(3), {}, {}, _AT) == _t(3)
+
+
+@pytest.mark.parametrize(
+    ("dtype", "ok"),
+    [("int64", True), ("float64", True), ("string", True), ("uint64", True), ("float32", False), ("bool", False),
+     ("int32", False)],
+)
+def test_timelag_lag_column_must_be_time_like(dtype: str, ok: bool) -> None:
+    reporter = Reporter()
+    tc.timelag_output(reporter, "l", _tab(when=_f(dtype), x=_f("float32")), {"lag_column": "when"}, {}, _AT)
+    assert _codes(reporter) == ([] if ok else ["E205"])
+
+
+def test_timelag_lag_column_not_a_scalar() -> None:
+    reporter = Reporter()
+    tc.timelag_output(reporter, "l", _tab(time=_t(2), x=_f("float32")), {}, {}, _AT)
+    assert _codes(reporter) == ["E205"]
+
+
+def test_evaluate_types_labels_and_widths() -> None:
+    model = Model(input=_tab(x=_f("float32")), output=_tab(y=_f("int64"), logits=_t(10)))
+    metrics = _tab(rmse=_f("float64"))
+    reporter = Reporter()
+    data, out = tc.evaluate_types(reporter, "e", model, "rmse", [], _tab(x=_f("float32"), y=_f("int32")), _AT)
+    assert out == metrics
+    assert data == _tab(x=_f("float32"), y=_f("int32"))  # truth compared, not assigned: the data's width
+    data, _ = tc.evaluate_types(reporter, "e", model, "rmse", ["logits"], _tab(x=_f("float32")), _AT)
+    assert data == _tab(x=_f("float32"), logits=_t(10))
+    assert _codes(reporter) == []
+    tc.evaluate_types(reporter, "e", model, "rmse", ["nope"], _tab(x=_f("float32")), _AT)
+    assert _codes(reporter) == ["E207"]
+    reporter = Reporter()
+    tc.evaluate_types(reporter, "e", model, "rmse", [], _tab(x=_f("float32")), _AT)
+    assert _codes(reporter) == ["E207"] and "'y'" in reporter.reports[0].message
+    assert tc.evaluate_types(Reporter(), "e", model, "rmse", [], _f("void"), _AT) == (_f("void"), metrics)
+    generic = Model(input=_f("void"), output=_tab(y=_f("int64")))
+    assert tc.evaluate_types(Reporter(), "e", generic, "mae", [], _f("void"), _AT) == (_f("void"), _tab(mae=_f("float64")))
+    # a float label keeps the model's type
+    fm = Model(input=_tab(x=_f("float32")), output=_tab(y=_f("float32")))
+    data, _ = tc.evaluate_types(Reporter(), "e", fm, "rmse", [], _tab(x=_f("float32"), y=_f("float64")), _AT)
+    assert data.column("y") == _f("float32")
+    data, _ = tc.evaluate_types(Reporter(), "e", model, "rmse", [], _tab(x=_f("float32"), y=_f("float32")), _AT)
+    assert data.column("y") == _f("int64")
+    data, _ = tc.evaluate_types(Reporter(), "e", model, "rmse", [], _tab(x=_f("float32"), y=_f("uint8")), _AT)
+    assert data.column("y") == _f("uint8")
+
+
+def test_check_metric_and_concrete() -> None:
+    reporter = Reporter()
+    assert tc.check_metric(reporter, "e", "accuracy", _AT) == "accuracy"
+    assert _codes(reporter) == []
+    assert tc.check_metric(reporter, "e", "f1", _AT) == "rmse"
+    assert _codes(reporter) == ["E205"]
+    assert tc.concrete(_f("void"), _f("int8")) == _f("int8")
+    assert tc.concrete(_f("int16"), _f("int8")) == _f("int16")
