@@ -857,3 +857,67 @@ def test_check_metric_and_concrete() -> None:
     assert _codes(reporter) == ["E205"]
     assert tc.concrete(_f("void"), _f("int8")) == _f("int8")
     assert tc.concrete(_f("int16"), _f("int8")) == _f("int16")
+
+
+# --------------------------------------------------------------------------- compiler/search.py
+
+CASE_ITEMS = Path(__file__).parent / "cases" / "items"
+SEARCH = """\
+data = MantikItem(name="test/digits:1")
+batch_size = HyperParameter()
+rate = HyperParameter()
+net = MantikItem(name="test/net28:1").configure(params={{"batch_size": batch_size, "learning_rate": rate}})
+scores = evaluate(metric="accuracy")
+component = pipeline_component(net, scores)
+component.net.set_input_name("data_train")
+component.scores.set_input_name("data_test")
+search = HyperParameterSearch(
+    component,
+    hyperparameters={{"batch_size": [32, 64, 128], "rate": [0.1, 0.01]}},
+    metric={metric},
+    min_points={min_points},
+)
+p = MantikPipeline(stages={{"s": [data, search.set_input(data_train=data.output, data_test=data.output)]}})
+"""
+
+
+def _search(tmp_path: Path, min_points: int = 1, metric: str = "component.scores.metric"):
+    path = tmp_path / "search.mfile"
+    path.write_text(SEARCH.format(min_points=min_points, metric=metric))
+    found = api.check(path, items=[CASE_ITEMS])
+    if not found.ok:
+        return None, [d.code for d in found]
+    (compiled,) = api.compile(path, items=[CASE_ITEMS], profile="local", write=False)
+    (task,) = [t for t in compiled.plan.pipeline.tasks if t.kind == "search"]
+    return task, [d.code for d in found]
+
+
+def test_search_grid_is_the_product_in_order(tmp_path: Path) -> None:
+    task, codes = _search(tmp_path)
+    spec = task.search
+    assert [(p["net"]["batch_size"], p["net"]["learning_rate"]) for p in spec.points] == [
+        (32, 0.1), (32, 0.01), (64, 0.1), (64, 0.01), (128, 0.1), (128, 0.01)]
+    assert spec.grid == {"batch_size": (32, 64, 128), "rate": (0.1, 0.01)}
+    assert (spec.metric_step, spec.metric_port, spec.metric_column, spec.mode) == ("scores", "metrics", "accuracy", "max")
+    assert [s.id for s in spec.steps] == ["net", "scores"]
+    assert {(b.port, b.source_task, b.source_port) for b in task.inputs} == {
+        ("data_train", "data", "output"), ("data_test", "data", "output")}
+    assert {(b.port, b.source_task, b.source_port) for s in spec.steps for b in s.inputs} == {
+        ("input", "search", "data_train"), ("data", "search", "data_test"), ("model", "net", "model")}
+    assert [o.name for o in task.outputs] == ["best_model", "metrics"]
+    assert str(task.outputs[0].type).startswith("model(")
+
+
+@pytest.mark.parametrize(("min_points", "codes"), [(5, []), (6, []), (7, ["E129"])])
+def test_min_points_at_the_grid_size(tmp_path: Path, min_points: int, codes: list[str]) -> None:
+    task, found = _search(tmp_path, min_points)
+    assert [c for c in found if c.startswith("E")] == codes
+    if task is not None:
+        assert task.search.min_points == min_points
+
+
+def test_search_metric_from_the_trainers_stats(tmp_path: Path) -> None:
+    task, _ = _search(tmp_path, metric="component.net.stats")
+    assert task is not None
+    assert (task.search.metric_step, task.search.metric_port, task.search.metric_column, task.search.mode) == (
+        "net", "stats", "loss", "min")
