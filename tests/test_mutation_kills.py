@@ -440,6 +440,7 @@ def test_digest_path_counts_and_names(tmp_path: Path) -> None:
 def test_digest_path_above_the_content_limit_uses_mtime(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     f = tmp_path / "big"
     f.write_bytes(b"abcd")
+    os.utime(f, ns=(1, 1))
     monkeypatch.setattr(records, "CONTENT_HASH_LIMIT", 4)  # at the limit: content counts
     at = records.digest_path(f)["sha256"]
     f.write_bytes(b"abce")
@@ -921,3 +922,61 @@ def test_search_metric_from_the_trainers_stats(tmp_path: Path) -> None:
     assert task is not None
     assert (task.search.metric_step, task.search.metric_port, task.search.metric_column, task.search.mode) == (
         "net", "stats", "loss", "min")
+
+
+def test_digest_path_names_files_by_their_path_inside_the_port(tmp_path: Path) -> None:
+    port = tmp_path / "port"
+    (port / "one").mkdir(parents=True)
+    (port / "two").mkdir()
+    (port / "one" / "w").write_bytes(b"1")
+    before = records.digest_path(port)["sha256"]
+    (port / "one" / "w").rename(port / "two" / "w")  # same name and bytes, another folder
+    assert records.digest_path(port)["sha256"] != before
+
+
+def test_task_key_is_the_sha256_of_its_canonical_parts() -> None:
+    import hashlib
+
+    parts = {"format": records.RECORD_FORMAT, "task": "t", "mode": "run", "items": [["a/b:1", "h1", "p1"]],
+             "params": {"x": 1}, "inputs": {"input": ["up:output:d1"]}, "runtime": None, "extra": None}
+    text = json.dumps(parts, sort_keys=True, separators=(",", ":"))
+    want = hashlib.sha256(text.encode()).hexdigest()
+    assert records.task_key(task_id="t", mode="run", items=ITEMS, params={"x": 1},
+                            inputs={"input": ["up:output:d1"]}) == want
+    assert records.canonical({"p": Path("/x"), "b": 1}) == '{"b":1,"p":"/x"}'
+
+
+def test_why_stale_combines_reasons(tmp_path: Path) -> None:
+    path = _record(tmp_path, items=[("c/d:1", "h", "p"), ("a/b:1", "h1", "p1")])
+    now = [("a/b:1", "h1", "p1"), ("c/d:1", "h", "p")]
+    # the same rows in another order: neither a header nor a payload changed
+    assert _why(path, items=now) == ["the items changed"]
+    assert _why(path, items=[("a/b:1", "h1", "p2")], runtime={"mfile": "1", "image": [], "modules": None, "python": "3"}) == [
+        "the payload of a/b:1 changed", "the python changed (None -> '3')"]
+    reads, files = _reads(tmp_path, 1)
+    path = _record(tmp_path, reads=reads)
+    files[0].write_text("changed")
+    assert records.why_stale(path, _key(), []) == [f"input {files[0]} changed"]
+
+
+def test_items_and_runtime_of_tasks(tmp_path: Path) -> None:
+    (tmp_path / "payload.py").write_text("x = 1\n")
+    image = tmp_path / "img.sif"
+    image.write_bytes(b"12345")
+    with_payload = _task("a", "s", _item("demo/a:1.0", "algorithm", str(tmp_path)), 3, container=str(image))
+    missing = _task("b", "s", _item("demo/b:2.0", "algorithm", str(tmp_path / "none")), 4)
+    builtin = _task("c", "s", None, 5)
+    import hashlib
+
+    assert records.items_of([with_payload, missing, builtin]) == [
+        ("demo/a:1.0", hashlib.sha256(b"demo/a:1.0").hexdigest(), hashlib.sha256(b"x = 1\n").hexdigest()),
+        ("demo/b:2.0", hashlib.sha256(b"demo/b:2.0").hexdigest(), ""),
+    ]
+    (compiled,) = api.compile(E2E / "fanin.mfile", items=[E2E / "items"], profile="local", write=False)
+    got = records.runtime_of(compiled.plan, [with_payload, missing, with_payload])
+    st = image.stat()
+    assert got == {"mfile": records.__version__, "image": [[str(image), 5, st.st_mtime_ns]],
+                   "modules": list(compiled.profile.modules)}
+    assert records.runtime_of(compiled.plan, [missing])["image"] == []
+    gone = _task("d", "s", None, 6, container=str(tmp_path / "gone.sif"))
+    assert records.runtime_of(compiled.plan, [gone])["image"] == [[str(tmp_path / "gone.sif")]]
