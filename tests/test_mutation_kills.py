@@ -980,3 +980,46 @@ def test_items_and_runtime_of_tasks(tmp_path: Path) -> None:
     assert records.runtime_of(compiled.plan, [missing])["image"] == []
     gone = _task("d", "s", None, 6, container=str(tmp_path / "gone.sif"))
     assert records.runtime_of(compiled.plan, [gone])["image"] == [[str(tmp_path / "gone.sif")]]
+
+
+def test_read_changes_looks_at_every_entry(tmp_path: Path) -> None:
+    (tmp_path / "a").mkdir()
+    (tmp_path / "b").mkdir()
+    ra, fa = _reads(tmp_path / "a", 1)
+    rb, fb = _reads(tmp_path / "b", 5)
+    fb[1].write_text("changed")
+    # the first entry unchanged, the second changed: both are looked at
+    assert state.read_changes(ra + rb) == [f"input {fb[1]} changed"]
+    fa[0].unlink()
+    assert state.read_changes(ra + rb) == ["in*.nc matches no file any more", f"input {fb[1]} changed"]
+    for f in fb[:4]:
+        f.unlink()
+    assert state.read_changes(rb) == [f"input {f} is gone" for f in fb[:3]] + ["1 more inputs matching in*.nc is gone"]
+
+
+def test_fingerprint_skips_a_vanished_file_and_goes_on(tmp_path: Path) -> None:
+    a, c = tmp_path / "a", tmp_path / "c"
+    a.write_text("1")
+    c.write_text("333")
+    got = state.fingerprint([str(a), str(tmp_path / "b"), str(c)])
+    assert [(p, size) for p, size, _ in got] == [(str(a), 1), (str(c), 3)]
+
+
+def test_read_jobs_more_formats(tmp_path: Path) -> None:
+    (tmp_path / "state").mkdir()
+    path = tmp_path / "state" / "jobs.json"
+    path.write_text(json.dumps([{"name": "s.part1", "job_id": 5}, {"name": "t", "task": "t", "kind": "select", "job_id": 6}]))
+    assert state.read_jobs(tmp_path) == ([state.JobRow("s.part1", "s", "task", "5"), state.JobRow("t", "t", "select", "6")], None)
+    path.write_text(json.dumps({"format": 1, "submitted_by": "me", "submitted_at": "T", "a": 5}))
+    assert state.read_jobs(tmp_path) == ([state.JobRow("a", "a", "task", "5")], "T")
+    path.write_text(json.dumps({"submitted_at": 5, "jobs": [{"name": "a", "job_id": 1}]}))
+    assert state.read_jobs(tmp_path)[1] is None
+
+
+def test_write_jobs_over_a_record_without_jobs(tmp_path: Path) -> None:
+    (tmp_path / "state").mkdir()
+    (tmp_path / "state" / "jobs.json").write_text("{}")
+    state.write_jobs(tmp_path, [{"name": "a", "task": "a", "job_id": "1"}], {"a"})
+    data = json.loads((tmp_path / "state" / "jobs.json").read_text())
+    assert data["jobs"] == [{"name": "a", "task": "a", "job_id": "1"}]
+    assert data["submitted_at"].endswith("+00:00")
