@@ -1023,3 +1023,58 @@ def test_write_jobs_over_a_record_without_jobs(tmp_path: Path) -> None:
     data = json.loads((tmp_path / "state" / "jobs.json").read_text())
     assert data["jobs"] == [{"name": "a", "task": "a", "job_id": "1"}]
     assert data["submitted_at"].endswith("+00:00")
+
+
+def test_dry_run_on_resume_names_only_the_parents_queued_now(fanin: Path) -> None:
+    _mark_done(fanin, "src", "split")
+    code, _, out, _ = _submit(fanin, resume=True, dry_run=True)
+    assert code == 0
+    (score,) = [line for line in out.splitlines() if line.endswith("jobs/score.sbatch")]
+    assert "--dependency=afterok:@fit " in score
+    (fit,) = [line for line in out.splitlines() if line.endswith("jobs/fit.sbatch")]
+    assert "--dependency" not in fit
+
+
+def test_a_search_reading_another_pipeline_waits_in_its_array_not_its_select(tmp_path: Path, monkeypatch) -> None:
+    import hashlib
+
+    from codegen_ir import FIELD, era5_program, search_spec
+    from mfile.codegen.jobs import assemble_plan
+    from mfile.codegen.render import write_run_dir
+    from mfile.plan.ir import Binding
+    from mfile.plan.manifest import HeaderInfo, SourceInfo
+
+    monkeypatch.setenv("BUDGET_ACCOUNTS", "deepacf")
+    source = tmp_path / "era5.mfile"
+    source.write_text("# the M-File\n")
+    header = tmp_path / "MantikHeader"
+    header.write_text("name: unet\n")
+    sha = lambda p: hashlib.sha256(p.read_bytes()).hexdigest()  # noqa: E731
+    profile = load_profile("juwels-booster")
+    era5 = assemble_plan(era5_program(), "era5", profile, SourceInfo(path=str(source), sha256=sha(source)),
+                         (HeaderInfo(ref="demo/unet:2.1", path=str(header), sha256=sha(header)),), Reporter())
+    era5_dir = write_run_dir(era5, profile, tmp_path / "runs")
+    code, fake, _, _ = _submit(era5_dir)
+    assert code == 0
+    norm_id = next(i for s, _, i in fake.submitted if s == "jobs/normalize.sbatch")
+    spec = search_spec(2)
+    # the search's first step reads era5's normalize output
+    fit = spec.steps[0].model_copy(update={"inputs": (Binding(port="input", source_task="normalize", source_port="output",
+                                                              source_pipeline="era5", type=FIELD),)})
+    spec = spec.model_copy(update={"steps": (fit, spec.steps[1])})
+    from codegen_ir import pipeline, program, task
+
+    tune = task("tune", "s", None, 3, kind="search", search=spec)
+    plan = assemble_plan(program(pipeline("infer", [tune], {"s": ["tune"]})), "infer", profile,
+                         SourceInfo(path=str(source), sha256=sha(source)), (), Reporter())
+    assert plan is not None and plan.needs_pipelines == ("era5",)
+    infer = write_run_dir(plan, profile, tmp_path / "runs")
+    code, fake, out, err = _submit(infer)
+    assert code == 0, err
+    by = {Path(s).stem: o for s, o, _ in fake.submitted}
+    assert f"--dependency=afterok:{norm_id}" in by["tune"]
+    ids = {Path(s).stem: i for s, _, i in fake.submitted}
+    assert by["tune.select"][1] == f"--dependency=afterany:{ids['tune']}"
+    code, _, out, _ = _submit(infer, dry_run=True)
+    (select,) = [line for line in out.splitlines() if line.endswith("jobs/tune.select.sbatch")]
+    assert "--dependency=afterany:@tune " in select and norm_id not in select
