@@ -1078,3 +1078,59 @@ def test_a_search_reading_another_pipeline_waits_in_its_array_not_its_select(tmp
     code, _, out, _ = _submit(infer, dry_run=True)
     (select,) = [line for line in out.splitlines() if line.endswith("jobs/tune.select.sbatch")]
     assert "--dependency=afterany:@tune " in select and norm_id not in select
+
+
+def _where(line: int) -> Span:
+    return Span(file="f", line=line, column=3, end_line=line, end_column=9)
+
+
+@pytest.mark.parametrize(
+    ("param", "value", "problem"),
+    [("test_size", 2, "is 2"), ("by", "x", "is 'x'")],
+)
+def test_split_reports_name_the_task_param_and_place(param: str, value, problem: str) -> None:
+    reporter = Reporter()
+    tc.check_split(reporter, "mysplit", {param: value}, {param: _where(7), "other": _where(9)}, _AT)
+    (r,) = reporter.reports
+    assert r.span == _where(7)
+    assert "'mysplit'" in r.message and param in r.message and problem in r.message and "None" not in r.message
+    assert r.hint and "None" not in r.hint and param.split("_")[0] in r.hint
+
+
+@pytest.mark.parametrize(
+    ("params", "param", "problem"),
+    [({"lag": "0h"}, "lag", "'0h'"), ({"steps": 0}, "steps", "is 0"), ({"lag_column": "x"}, "lag_column", "'x' is a float32")],
+)
+def test_timelag_reports_name_the_task_param_and_place(params: dict, param: str, problem: str) -> None:
+    reporter = Reporter()
+    spans = {param: _where(5), "other": _where(9)}
+    tc.timelag_output(reporter, "mylag", _tab(time=_f("int64"), x=_f("float32")), params, spans, _AT)
+    (r,) = reporter.reports
+    assert r.span == _where(5)
+    assert "'mylag'" in r.message and param in r.message and problem in r.message and "None" not in r.message
+    assert r.hint and "None" not in r.hint
+    reporter = Reporter()
+    tc.timelag_output(reporter, "mylag", _tab(time=_f("int64"), x=_f("float32")), params, {}, _AT)
+    assert reporter.reports[0].span == _AT
+
+
+def test_timelag_defaults_are_one_hour_and_one_step() -> None:
+    reporter = Reporter()
+    got = tc.timelag_output(reporter, "l", _tab(time=_f("int64"), x=_f("float32")), {}, {}, _AT)
+    assert got.names == ("time", "x", "x_lag1") and reporter.reports == []
+    got = tc.timelag_output(reporter, "l", _tab(time=_f("int64"), x=_f("float32")), {"variables": None}, {}, _AT)
+    assert got.names == ("time", "x", "x_lag1") and reporter.reports == []
+
+
+def test_missing_and_clashing_columns_name_them() -> None:
+    reporter = Reporter()
+    tc.timelag_output(reporter, "mylag", _tab(time=_f("int64"), a=_f("float32"), b=_f("float32")), {"variables": "zz"},
+                      {"variables": _where(4)}, _AT)
+    (r,) = reporter.reports
+    assert r.span == _where(4) and "zz" in r.message and "mylag" in r.message and "None" not in r.message
+    assert "time, a, b" in r.message + (r.hint or "")
+    reporter = Reporter()
+    tc.join_output(reporter, "myjoin", [("input_0", _tab(a=_f("int8"))), ("input_1", _tab(a=_f("int8")))], _where(2))
+    (r,) = reporter.reports
+    assert r.span == _where(2)
+    assert all(s in r.message for s in ("'myjoin'", "'a'", "input_0", "input_1")) and "None" not in r.message
