@@ -1134,3 +1134,38 @@ def test_missing_and_clashing_columns_name_them() -> None:
     (r,) = reporter.reports
     assert r.span == _where(2)
     assert all(s in r.message for s in ("'myjoin'", "'a'", "input_0", "input_1")) and "None" not in r.message
+
+
+@pytest.mark.parametrize(("limit", "over"), [(10, True), (11, False), (12, False)])
+def test_submit_limit_counts_every_array_element_and_the_select(limit: int, over: bool, monkeypatch) -> None:
+    from codegen_ir import HEADERS, SOURCE_INFO, era5_program
+    from mfile.codegen.jobs import check_resources
+
+    monkeypatch.setenv("BUDGET_ACCOUNTS", "deepacf")
+    profile = load_profile("juwels-booster").model_copy(update={"submit_limit": limit})
+    pipe = era5_program(6).pipelines[0]  # 4 plain jobs + 6 array elements + 1 select = 11
+    reporter = Reporter()
+    check_resources(pipe, profile, reporter, _AT)
+    found = [r for r in reporter.reports if r.code == "E409"]
+    assert bool(found) == over
+    if found:
+        assert "'era5'" in found[0].message and "11 jobs" in found[0].message and f"limit of {limit}" in found[0].message
+        assert found[0].span == _AT
+
+
+@pytest.mark.parametrize(("size", "parts"), [(5, 2), (6, None), (7, None), (2, 3)])
+def test_array_split_warning_at_max_array_size(size: int, parts, monkeypatch) -> None:
+    from codegen_ir import era5_program
+    from mfile.codegen.jobs import check_resources
+
+    monkeypatch.setenv("BUDGET_ACCOUNTS", "deepacf")
+    profile = load_profile("juwels-booster").model_copy(update={"max_array_size": size})
+    pipe = era5_program(6).pipelines[0]
+    reporter = Reporter()
+    tasks = check_resources(pipe, profile, reporter, _AT)
+    found = [r for r in reporter.reports if r.code == "E414"]
+    assert len(found) == (1 if parts else 0)
+    if found:
+        assert f"as {parts} arrays" in found[0].message and "'tune'" in found[0].message and "6 points" in found[0].message
+        assert f"({size})" in found[0].message and found[0].span.line == 9
+    assert tasks[0].resources.partition == "booster"  # resolved resources replace the request
