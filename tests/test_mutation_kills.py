@@ -693,8 +693,8 @@ def test_requeue_default_for_trainables_only() -> None:
 
 @pytest.mark.parametrize(
     ("option", "code"),
-    [("--exclusive", None), ("--constraint=gpu", None), ("--mem=1G", "E410"), ("-N2", "E410"),
-     ("--Bad", "E413"), ("--x=a b", "E413"), ("exclusive", "E413")],
+    [("--comment=x", None), ("--constraint=gpu", None), ("--mem=1G", "E410"), ("-N2", "E410"),
+     ("--exclusive", "E410"), ("--Bad", "E410"), ("--x=a b", "E413"), ("exclusive", "E413")],
 )
 def test_sbatch_extra(option: str, code: str | None) -> None:
     assert _resolve(partition="big", sbatch_extra=(option,))[1] == ([code] if code else [])
