@@ -650,7 +650,7 @@ def test_exclusive_nodes_give_each_rank_its_share_of_the_cores() -> None:
     got, _ = _resolve(profile=_site(exclusive_nodes=True), partition="big", nodes=2, tasks=8, parallel="data")
     assert (got.nodes, got.tasks, got.cpus_per_task) == (2, 8, 8)
     got, _ = _resolve(profile=_site(exclusive_nodes=True), partition="small")
-    assert got.cpus_per_task == 8  # cores, not SMT threads
+    assert got.cpus_per_task == 16  # all of a node's Slurm CPUs (hardware threads, issue 12)
     got, _ = _resolve(profile=_site(default_cpus_per_task=3), partition="big")
     assert got.cpus_per_task == 3
 
@@ -976,7 +976,7 @@ def test_items_and_runtime_of_tasks(tmp_path: Path) -> None:
     got = records.runtime_of(compiled.plan, [with_payload, missing, with_payload])
     st = image.stat()
     assert got == {"mfile": records.__version__, "image": [[str(image), 5, st.st_mtime_ns]],
-                   "modules": list(compiled.profile.modules)}
+                   "modules": compiled.profile.model_dump(mode="json")["modules"]}
     assert records.runtime_of(compiled.plan, [missing])["image"] == []
     gone = _task("d", "s", None, 6, container=str(tmp_path / "gone.sif"))
     assert records.runtime_of(compiled.plan, [gone])["image"] == [[str(tmp_path / "gone.sif")]]
