@@ -154,7 +154,7 @@ def compile_(
 
     project = _project(file)
     return compile_command(
-        file, project.item_roots(items), project.profile_or(profile, "local") or "local", list(pipelines),
+        file, project.item_roots(items), project.profile_or(profile, "local"), list(pipelines),
         project.output_or(out, Path("runs")), emit, force, fmt, emit_reports, trust_shared=trust_shared,
     )
 

@@ -39,6 +39,7 @@ class ProjectConfig:
         return [Path(p) for p in flags] if flags else list(self.items)
 
     def profile_or(self, flag: str | None, default: str | None) -> str | None:
+        """``--profile`` when given, else the file's, else ``default``."""
         return flag or self.profile or default
 
     def output_or(self, flag: Path | None, default: Path) -> Path:
